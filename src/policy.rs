@@ -8,7 +8,8 @@ use chrono_tz::Tz;
 
 use crate::availability::Load;
 use crate::config::Capacity;
-use crate::model::{AntiPassback, Card, Plan, Presence, Reservation, Role, Timestamp, User, Vehicle};
+use crate::contract::{Alert, Denied, EventBody};
+use crate::model::{AntiPassback, Direction, Card, Plan, Presence, Reservation, Role, Timestamp, User, Vehicle};
 use crate::tariff::Tariff;
 
 /// Everything the store knows that bears on one credential, read at once.
@@ -49,5 +50,29 @@ pub struct Context<'a> {
     pub tz: Tz,
 }
 
-/// Placeholder until decide() lands; kept so the store compiles against it.
-pub fn _now_marker(_: Timestamp) {}
+/// What the lane should do with one credential.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Let the vehicle pass: record `event` (a `check_in` or `check_out`) and
+    /// `alerts` in one transaction, then raise the barrier.
+    Admit {
+        direction: Direction,
+        event: EventBody,
+        alerts: Vec<Alert>,
+        /// The driver's display line, e.g. "Welcome Alice - spot B1-042".
+        display: String,
+    },
+    /// Keep the barrier down: record `denied` (and `alert`, if security must know).
+    Deny {
+        denied: Denied,
+        alert: Option<Alert>,
+        /// The driver's display line, e.g. "Card not valid - call security".
+        display: String,
+    },
+}
+
+/// Decides on one credential. Pure: no I/O, time is `now`.
+pub fn decide(facts: &Facts, ctx: &Context<'_>, now: Timestamp) -> Decision {
+    let _ = (facts, ctx, now);
+    todo!("policy::decide")
+}
