@@ -136,7 +136,11 @@ pub struct Access {
 
 impl Default for Access {
     fn default() -> Self {
-        Access { anti_passback: AntiPassback::Soft, early_grace_min: 30, late_grace_min: 60 }
+        Access {
+            anti_passback: AntiPassback::Soft,
+            early_grace_min: 30,
+            late_grace_min: 60,
+        }
     }
 }
 
@@ -150,7 +154,10 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { path: PathBuf::from("/var/lib/parkgate/gate.db"), retention_days: 30 }
+        StoreConfig {
+            path: PathBuf::from("/var/lib/parkgate/gate.db"),
+            retention_days: 30,
+        }
     }
 }
 
@@ -269,6 +276,8 @@ pub struct ControlConfig {
 
 impl Default for ControlConfig {
     fn default() -> Self {
-        ControlConfig { socket: PathBuf::from("/run/parkgate/control.sock") }
+        ControlConfig {
+            socket: PathBuf::from("/run/parkgate/control.sock"),
+        }
     }
 }

@@ -7,9 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{
-    Card, PlanKind, Plan, Reservation, Timestamp, User, Vehicle, VehicleClass,
-};
+use crate::model::{Card, Plan, PlanKind, Reservation, Timestamp, User, Vehicle, VehicleClass};
 
 /// The contract version this gate speaks.
 pub const VERSION: u32 = 1;

@@ -29,3 +29,28 @@ impl Default for Tariff {
         }
     }
 }
+
+/// TEMPORARY stub, replaced by the tariff branch.
+pub struct Charge {
+    pub amount_minor: i64,
+    pub currency: String,
+    pub overstay_s: i64,
+    pub days: u32,
+}
+
+/// TEMPORARY stub, replaced by the tariff branch.
+pub fn charge(
+    tariff: &Tariff,
+    _tz: chrono_tz::Tz,
+    _plan: crate::model::PlanKind,
+    _check_in: crate::model::Timestamp,
+    _check_out: crate::model::Timestamp,
+    _reservation_end: Option<crate::model::Timestamp>,
+) -> Charge {
+    Charge {
+        amount_minor: tariff.day_rate_minor,
+        currency: tariff.currency.clone(),
+        overstay_s: 0,
+        days: 1,
+    }
+}
