@@ -6,7 +6,9 @@
 pub mod availability;
 pub mod config;
 pub mod contract;
+pub mod demo;
 pub mod model;
 pub mod policy;
 pub mod store;
+pub mod report;
 pub mod tariff;

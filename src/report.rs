@@ -1,0 +1,148 @@
+//! Human-readable reports for technicians: the journal and free spots.
+//!
+//! Pure formatting; the CLI fetches, this module only lays out text.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono_tz::Tz;
+
+use crate::availability::Free;
+use crate::contract::{Event, EventBody, Passage};
+use crate::model::{Timestamp, VehicleClass};
+
+/// A timestamp in the lot's zone, to the second.
+pub fn local(at: Timestamp, tz: Tz) -> String {
+    at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Money in major units where the currency has them (VND and JPY have none).
+pub fn money(amount_minor: i64, currency: &str) -> String {
+    let exponent = match currency {
+        "VND" | "JPY" | "KRW" | "CLP" | "ISK" => 0,
+        _ => 2,
+    };
+    if exponent == 0 {
+        return format!("{amount_minor} {currency}");
+    }
+    let sign = if amount_minor < 0 { "-" } else { "" };
+    let a = amount_minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", a / 100, a % 100)
+}
+
+/// A duration as `1h05m`, or `45s` below a minute.
+pub fn duration(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn who(p: &Passage) -> String {
+    match (&p.user_name, &p.user_id) {
+        (Some(name), Some(id)) => format!("{name} ({id})"),
+        (None, Some(id)) => id.clone(),
+        _ => "-".into(),
+    }
+}
+
+/// One line per event, newest first as given: seq, local time, type, card,
+/// who, and what happened (times in and out, fee, reason, alert).
+pub fn events(events: &[Event], tz: Tz) -> String {
+    let mut out = format!("{:>6}  {:<19}  {:<9}  {:<20}  {:<24}  {}\n", "SEQ", "TIME", "TYPE", "CARD", "WHO", "DETAILS");
+    for e in events {
+        let (card, who, details) = match &e.body {
+            EventBody::CheckIn(p) => (p.card.clone(), who(p), passage_details(p)),
+            EventBody::CheckOut(c) => {
+                let mut d = passage_details(&c.passage);
+                match (c.check_in_at, c.duration_s) {
+                    (Some(t), Some(s)) => {
+                        let _ = write!(d, ", in {} out {} ({})", local(t, tz), local(e.at, tz), duration(s));
+                    }
+                    _ => d.push_str(", entry not seen"),
+                }
+                if let Some(fee) = &c.fee {
+                    let _ = write!(d, ", fee {}", money(fee.amount_minor, &fee.currency));
+                }
+                if c.overstay_s > 0 {
+                    let _ = write!(d, ", overstay {}", duration(c.overstay_s));
+                }
+                (c.passage.card.clone(), who(&c.passage), d)
+            }
+            EventBody::Denied(d) => {
+                let who = match (&d.user_name, &d.user_id) {
+                    (Some(n), Some(id)) => format!("{n} ({id})"),
+                    _ => "-".into(),
+                };
+                (d.card.clone(), who, format!("reason {}", serde_json::to_value(d.reason).unwrap_or_default()))
+            }
+            EventBody::Alert(a) => (
+                a.card.clone(),
+                a.user_id.clone().unwrap_or_else(|| "-".into()),
+                format!("{} {:?}: {}", serde_json::to_value(a.alert).unwrap_or_default(), a.severity, a.message),
+            ),
+            EventBody::Void { related_event_id } => (None, "-".into(), format!("voids {related_event_id}")),
+        };
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<19}  {:<9}  {:<20}  {:<24}  {}",
+            e.gate_seq,
+            local(e.at, tz),
+            e.type_name(),
+            card.as_deref().unwrap_or("-"),
+            who,
+            details
+        );
+    }
+    out
+}
+
+fn passage_details(p: &Passage) -> String {
+    let mut d = String::new();
+    if let Some(class) = p.vehicle_class {
+        let _ = write!(d, "{} {class}", p.vehicle_id.as_deref().unwrap_or("-"));
+    }
+    if let Some(plan) = p.plan {
+        let _ = write!(d, ", {}", serde_json::to_value(plan).unwrap_or_default().as_str().unwrap_or(""));
+    }
+    match (&p.reservation_id, &p.spot_id) {
+        (Some(r), Some(s)) => {
+            let _ = write!(d, ", reservation {r} spot {s}");
+        }
+        (Some(r), None) => {
+            let _ = write!(d, ", reservation {r}");
+        }
+        _ if p.walk_in => d.push_str(", walk-in"),
+        _ => {}
+    }
+    d
+}
+
+/// Free spots per class, as a small table.
+pub fn availability(free: &BTreeMap<VehicleClass, Free>, at: &str) -> String {
+    let mut out = format!("Free spots at {at}\n{:<11} {:>6} {:>8} {:>4} {:>4}\n", "CLASS", "FREE", "GENERAL", "ADA", "EV");
+    for (class, f) in free {
+        let _ = writeln!(out, "{:<11} {:>6} {:>8} {:>4} {:>4}", class.as_str(), f.total(), f.general, f.ada, f.ev);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_uses_the_currency_exponent() {
+        assert_eq!(money(50_000, "VND"), "50000 VND");
+        assert_eq!(money(1234, "EUR"), "12.34 EUR");
+        assert_eq!(money(-5, "EUR"), "-0.05 EUR");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(42), "42s");
+        assert_eq!(duration(125), "2m05s");
+        assert_eq!(duration(3 * 3600 + 7 * 60), "3h07m");
+    }
+}
