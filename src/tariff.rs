@@ -213,4 +213,6 @@ fn ceil_div(a: i128, b: i128) -> i128 {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
