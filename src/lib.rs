@@ -4,6 +4,7 @@
 //! [`store`] and the edges do I/O.
 
 pub mod availability;
+pub mod clock;
 pub mod config;
 pub mod contract;
 pub mod demo;
