@@ -1,7 +1,21 @@
 //! The gate's config file: one TOML file per gate, written by a technician.
 //!
-//! Types and defaults live here; [`load`] parses and validates, reporting
-//! every problem as `file:line:col: message`.
+//! Types and defaults live here (every key is documented, with its default,
+//! in `config/example.toml`); [`load`] and [`parse`] read and validate,
+//! reporting every problem at once as `file:line:col: message`, and
+//! [`summary`] says in words what a good file makes the gate do.
+//!
+//! The types do not use `deny_unknown_fields`: serde would stop at the first
+//! stray key, while a technician wants all of them listed in one run, so
+//! unknown keys are collected with `serde_ignored` instead (see [`parse`]).
+
+mod load;
+mod locate;
+mod summary;
+mod validate;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,32 +25,58 @@ use serde::{Deserialize, Serialize};
 use crate::model::{AntiPassback, Role, VehicleClass};
 use crate::tariff::Tariff;
 
+pub use load::{ConfigError, Diagnostic, load, parse};
+pub use summary::summary;
+
 /// A whole gate config. Every section but `[gate]` has defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `[gate]`: identity, role and time zone (required).
     pub gate: GateId,
+    /// `[capacity]`: spots per vehicle class.
     #[serde(default)]
     pub capacity: Capacity,
+    /// `[lane]`: loop and barrier timings.
     #[serde(default)]
     pub lane: LaneTimings,
+    /// `[access]`: anti-passback and reservation grace windows.
     #[serde(default)]
     pub access: Access,
-    #[serde(default)]
+    /// `[tariff]`: the daily-plan tariff. Read leniently so that unknown
+    /// keys in it are reported like everywhere else (see [`load`]).
+    #[serde(default, deserialize_with = "load::lenient")]
     pub tariff: Tariff,
+    /// `[store]`: the SQLite file and event retention.
     #[serde(default)]
     pub store: StoreConfig,
+    /// `[mqtt]`: the HQ link.
     #[serde(default)]
     pub mqtt: MqttConfig,
+    /// `[hardware]`: which backend drives the lane, and its wiring.
     #[serde(default)]
     pub hardware: Hardware,
+    /// `[control]`: the local control socket.
     #[serde(default)]
     pub control: ControlConfig,
 }
 
+impl Config {
+    /// The lot's time zone: the calendar days of the tariff and the
+    /// reservation windows are in it.
+    ///
+    /// # Panics
+    /// If `gate.timezone` is not an IANA name; a `Config` from [`parse`] or
+    /// [`load`] has been checked, so only a hand-built one can panic.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.gate
+            .timezone
+            .parse()
+            .unwrap_or_else(|_| panic!("unchecked config: bad timezone {:?}", self.gate.timezone))
+    }
+}
+
 /// Who this gate is, and the lot's time zone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GateId {
     /// The building, `[a-z0-9-]{1,32}`.
     pub site: String,
@@ -44,6 +84,7 @@ pub struct GateId {
     pub lot: String,
     /// This lane's controller, `[a-z0-9-]{1,32}`.
     pub gate: String,
+    /// Which directions this lane serves.
     pub role: Role,
     /// IANA time zone of the lot, e.g. `Asia/Ho_Chi_Minh`.
     pub timezone: String,
@@ -52,23 +93,29 @@ pub struct GateId {
 /// Spots per vehicle class; `ada` and `ev` are the spots of each class held
 /// for vehicles with that flag (counted inside the class's number).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Capacity {
     /// If given, must equal the sum of the classes.
     #[serde(default)]
     pub total: Option<u32>,
+    /// Spots for compact vehicles.
     #[serde(default)]
     pub compact: u32,
+    /// Spots for standard vehicles.
     #[serde(default)]
     pub standard: u32,
+    /// Spots for large vehicles.
     #[serde(default)]
     pub large: u32,
+    /// Spots for oversize vehicles.
     #[serde(default)]
     pub oversize: u32,
+    /// Spots for motorcycle vehicles.
     #[serde(default)]
     pub motorcycle: u32,
+    /// ADA spots held inside each class's spots.
     #[serde(default)]
     pub ada: BTreeMap<VehicleClass, u32>,
+    /// EV (charger) spots held inside each class's spots.
     #[serde(default)]
     pub ev: BTreeMap<VehicleClass, u32>,
 }
@@ -84,9 +131,11 @@ impl Capacity {
             VehicleClass::Motorcycle => self.motorcycle,
         }
     }
+    /// ADA spots held inside `class`'s spots.
     pub fn ada_of(&self, class: VehicleClass) -> u32 {
         self.ada.get(&class).copied().unwrap_or(0)
     }
+    /// EV spots held inside `class`'s spots.
     pub fn ev_of(&self, class: VehicleClass) -> u32 {
         self.ev.get(&class).copied().unwrap_or(0)
     }
@@ -94,7 +143,7 @@ impl Capacity {
 
 /// Lane timings, all in milliseconds or seconds as named.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct LaneTimings {
     /// Accept a card only while a vehicle is on the arming loop.
     pub require_vehicle: bool,
@@ -125,8 +174,9 @@ impl Default for LaneTimings {
 
 /// Access rules beyond the replica.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Access {
+    /// What to do with a second entry, or an exit without an entry.
     pub anti_passback: AntiPassback,
     /// A reservation is honoured from this many minutes before its start...
     pub early_grace_min: u32,
@@ -146,9 +196,11 @@ impl Default for Access {
 
 /// Where the gate keeps its SQLite store, and for how long events stay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct StoreConfig {
+    /// The SQLite file; a relative path is relative to the working directory.
     pub path: PathBuf,
+    /// Delivered events older than this many days are deleted.
     pub retention_days: u32,
 }
 
@@ -163,19 +215,29 @@ impl Default for StoreConfig {
 
 /// The HQ link (used from the MQTT issue on).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct MqttConfig {
+    /// Off: the gate runs alone and queues events in its outbox.
     pub enabled: bool,
+    /// The broker's host name or address.
     pub host: String,
+    /// The broker's port (1883 plain, 8883 TLS by convention).
     pub port: u16,
+    /// Connect over TLS.
     pub tls: bool,
+    /// CA bundle to verify the broker with (TLS).
     pub ca_file: Option<PathBuf>,
+    /// Client certificate for mutual TLS.
     pub client_cert: Option<PathBuf>,
+    /// Private key of `client_cert`.
     pub client_key: Option<PathBuf>,
+    /// Broker user name, if the broker wants one.
     pub username: Option<String>,
+    /// File holding the broker password (kept out of this file).
     pub password_file: Option<PathBuf>,
     /// HQ's Ed25519 public key (base64) that signs commands.
     pub hq_public_key: Option<String>,
+    /// MQTT keep-alive interval in seconds.
     pub keep_alive_s: u64,
 }
 
@@ -211,19 +273,27 @@ pub enum Backend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReaderBus {
+    /// PN532 over a serial port (`reader_device`, e.g. `/dev/ttyAMA0`).
     Uart,
+    /// PN532 over SPI (`reader_device`, e.g. `/dev/spidev0.0`).
     Spi,
+    /// PN532 over I2C (`reader_device`, e.g. `/dev/i2c-1`).
     I2c,
 }
 
+/// The `[hardware]` section: the backend and, for the Pi, its wiring.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Hardware {
+    /// Which backend drives the lane.
     pub backend: Backend,
     /// The sim backend's control socket.
     pub sim_socket: PathBuf,
+    /// How the card reader is connected (Pi backend).
     pub reader: ReaderBus,
+    /// The reader's device file (Pi backend).
     pub reader_device: String,
+    /// GPIO wiring (Pi backend).
     pub pins: Pins,
 }
 
@@ -241,15 +311,21 @@ impl Default for Hardware {
 
 /// BCM GPIO numbers on the Pi header (2-27).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct Pins {
+    /// Loop detector before the barrier: a vehicle is waiting.
     pub arming_loop: u8,
+    /// Loop detector under the barrier: never lower onto a vehicle.
     pub safety_loop: u8,
     /// Optional barrier-up limit switch.
     pub barrier_up: Option<u8>,
+    /// Output: the barrier relay (high = raise).
     pub barrier: u8,
+    /// Output: green lamp.
     pub green: u8,
+    /// Output: red lamp.
     pub red: u8,
+    /// Optional output: buzzer.
     pub buzzer: Option<u8>,
 }
 
@@ -269,8 +345,9 @@ impl Default for Pins {
 
 /// The local control socket (`parkgate status`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub struct ControlConfig {
+    /// Unix socket path the control server listens on.
     pub socket: PathBuf,
 }
 

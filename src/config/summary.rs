@@ -1,0 +1,194 @@
+//! What a good config makes the gate do, in words, on one screen
+//! (printed by `parkgate check-config`).
+
+use std::fmt::Write as _;
+
+use super::{Backend, Config, ReaderBus};
+use crate::model::{AntiPassback, Role, VehicleClass};
+
+/// A one-screen description of what the gate will do with `cfg`.
+pub fn summary(cfg: &Config) -> String {
+    let mut s = String::new();
+    let mut line = |text: String| {
+        s.push_str(&text);
+        s.push('\n');
+    };
+    let g = &cfg.gate;
+    let role = match g.role {
+        Role::Entry => "entry lane: lets vehicles in",
+        Role::Exit => "exit lane: lets vehicles out",
+        Role::Both => "entry and exit in one lane (inside: exit, else entry)",
+    };
+    line(format!("Gate {}/{}/{}: {role}", g.site, g.lot, g.gate));
+    line(format!(
+        "Time zone: {} (for calendar days and reservations)",
+        g.timezone
+    ));
+
+    let c = &cfg.capacity;
+    let total: u32 = VehicleClass::ALL.iter().map(|&k| c.of(k)).sum();
+    line(format!("Capacity: {total} spots"));
+    let mut unserved = Vec::new();
+    for class in VehicleClass::ALL {
+        let spots = c.of(class);
+        if spots == 0 {
+            unserved.push(class.as_str());
+            continue;
+        }
+        let mut held = Vec::new();
+        if c.ada_of(class) > 0 {
+            held.push(format!("{} ADA", c.ada_of(class)));
+        }
+        if c.ev_of(class) > 0 {
+            held.push(format!("{} EV", c.ev_of(class)));
+        }
+        let held = if held.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", held.join(", "))
+        };
+        line(format!("  {:<11}{spots:>5}{held}", class.as_str()));
+    }
+    if !unserved.is_empty() {
+        line(format!("  not served: {}", unserved.join(", ")));
+    }
+
+    let l = &cfg.lane;
+    let arming = if l.require_vehicle {
+        "a card counts only with a vehicle on the arming loop"
+    } else {
+        "a card counts even with no vehicle on the arming loop"
+    };
+    line(format!("Lane: {arming};"));
+    line(format!(
+        "  re-reads within {} ms are one tap; pass within {} s or the grant is void;",
+        l.repeat_read_ms, l.pass_timeout_s
+    ));
+    line(format!(
+        "  alert if held open {} s or a loop busy {} s; lower {} ms after it clears",
+        l.held_open_s, l.loop_fault_s, l.close_delay_ms
+    ));
+
+    let a = &cfg.access;
+    let apb = match a.anti_passback {
+        AntiPassback::Hard => "hard (a second entry, or an exit without one, is refused)",
+        AntiPassback::Soft => "soft (a second entry is let through with an alert)",
+        AntiPassback::Off => "off (entries and exits are not matched)",
+    };
+    line(format!("Anti-passback: {apb}"));
+    line(format!(
+        "Reservations: honoured from {} min before their start to {} min after",
+        a.early_grace_min, a.late_grace_min
+    ));
+
+    let t = &cfg.tariff;
+    let m = |minor: i64| money(minor, &t.currency);
+    line(format!(
+        "Tariff (no plan): {} per started day, first {} min free;",
+        m(t.day_rate_minor),
+        t.grace_minutes,
+    ));
+    line(format!(
+        "  at most {} a day; past a reservation's end {} per started hour",
+        m(t.daily_cap_minor),
+        m(t.overstay_hour_minor)
+    ));
+
+    let st = &cfg.store;
+    line(format!(
+        "Store: {} (delivered events kept {} days)",
+        st.path.display(),
+        st.retention_days
+    ));
+    let mq = &cfg.mqtt;
+    line(if mq.enabled {
+        let scheme = if mq.tls { "mqtts" } else { "mqtt" };
+        format!(
+            "HQ link: on, {scheme}://{}:{} (keep-alive {} s)",
+            mq.host, mq.port, mq.keep_alive_s
+        )
+    } else {
+        "HQ link: off (runs alone; events wait in the outbox)".into()
+    });
+    let h = &cfg.hardware;
+    line(match h.backend {
+        Backend::Sim => format!(
+            "Hardware: simulated, driven over {}",
+            h.sim_socket.display()
+        ),
+        Backend::Pi => {
+            let p = &h.pins;
+            let opt = |pin: Option<u8>| pin.map_or("none".to_string(), |p| p.to_string());
+            let bus = match h.reader {
+                ReaderBus::Uart => "UART",
+                ReaderBus::Spi => "SPI",
+                ReaderBus::I2c => "I2C",
+            };
+            let mut text = format!(
+                "Hardware: Raspberry Pi, PN532 reader over {bus} at {};\n",
+                h.reader_device
+            );
+            // Writing to a String cannot fail.
+            let _ = write!(
+                text,
+                "  pins: arming loop {}, safety loop {}, barrier {}, barrier up {},\n  \
+                 green {}, red {}, buzzer {}",
+                p.arming_loop,
+                p.safety_loop,
+                p.barrier,
+                opt(p.barrier_up),
+                p.green,
+                p.red,
+                opt(p.buzzer)
+            );
+            text
+        }
+    });
+    line(format!("Control socket: {}", cfg.control.socket.display()));
+    s
+}
+
+/// `minor` units of `currency` in major units with thousands separators,
+/// e.g. `50,000 VND` or `2.50 EUR`.
+fn money(minor: i64, currency: &str) -> String {
+    // ISO 4217 minor-unit exponents that are not 2.
+    let exponent: u32 = match currency {
+        "VND" | "JPY" | "KRW" | "CLP" | "ISK" | "PYG" | "UGX" | "XAF" | "XOF" | "IDR" => 0,
+        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "IQD" | "LYD" => 3,
+        _ => 2,
+    };
+    let scale = 10i64.pow(exponent);
+    let (whole, frac) = (minor.abs() / scale, minor.abs() % scale);
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let sign = if minor < 0 { "-" } else { "" };
+    if exponent == 0 {
+        format!("{sign}{grouped} {currency}")
+    } else {
+        format!(
+            "{sign}{grouped}.{frac:0width$} {currency}",
+            width = exponent as usize
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::money;
+
+    #[test]
+    fn money_uses_the_currency_exponent() {
+        assert_eq!(money(50_000, "VND"), "50,000 VND");
+        assert_eq!(money(1_234_567, "VND"), "1,234,567 VND");
+        assert_eq!(money(250, "EUR"), "2.50 EUR");
+        assert_eq!(money(5, "EUR"), "0.05 EUR");
+        assert_eq!(money(1500, "KWD"), "1.500 KWD");
+        assert_eq!(money(0, "USD"), "0.00 USD");
+    }
+}
