@@ -7,6 +7,8 @@ pub mod availability;
 pub mod clock;
 pub mod config;
 pub mod contract;
+pub mod control;
+pub mod daemon;
 pub mod demo;
 pub mod model;
 pub mod policy;

@@ -16,18 +16,34 @@ pub fn local(at: Timestamp, tz: Tz) -> String {
     at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// Money in major units where the currency has them (VND and JPY have none).
-pub fn money(amount_minor: i64, currency: &str) -> String {
-    let exponent = match currency {
-        "VND" | "JPY" | "KRW" | "CLP" | "ISK" => 0,
+/// `minor` units of `currency` in major units with thousands separators,
+/// e.g. `50,000 VND` or `2.50 EUR`.
+pub fn money(minor: i64, currency: &str) -> String {
+    // ISO 4217 minor-unit exponents that are not 2.
+    let exponent: u32 = match currency {
+        "VND" | "JPY" | "KRW" | "CLP" | "ISK" | "PYG" | "UGX" | "XAF" | "XOF" | "IDR" => 0,
+        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "IQD" | "LYD" => 3,
         _ => 2,
     };
-    if exponent == 0 {
-        return format!("{amount_minor} {currency}");
+    let scale = 10i64.pow(exponent);
+    let (whole, frac) = (minor.abs() / scale, minor.abs() % scale);
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
     }
-    let sign = if amount_minor < 0 { "-" } else { "" };
-    let a = amount_minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", a / 100, a % 100)
+    let sign = if minor < 0 { "-" } else { "" };
+    if exponent == 0 {
+        format!("{sign}{grouped} {currency}")
+    } else {
+        format!(
+            "{sign}{grouped}.{frac:0width$} {currency}",
+            width = exponent as usize
+        )
+    }
 }
 
 /// A duration as `1h05m`, or `45s` below a minute.
@@ -47,55 +63,79 @@ fn who(p: &Passage) -> String {
     }
 }
 
-/// One line per event, newest first as given: seq, local time, type, card,
-/// who, and what happened (times in and out, fee, reason, alert).
+/// The column headings of [`event_line`].
+pub const EVENT_HEADER: &str = "   SEQ  TIME                 TYPE       CARD                  WHO                       DETAILS";
+
+/// One line per event, newest first as given, under [`EVENT_HEADER`].
 pub fn events(events: &[Event], tz: Tz) -> String {
-    let mut out = format!("{:>6}  {:<19}  {:<9}  {:<20}  {:<24}  {}\n", "SEQ", "TIME", "TYPE", "CARD", "WHO", "DETAILS");
+    let mut out = format!("{EVENT_HEADER}\n");
     for e in events {
-        let (card, who, details) = match &e.body {
-            EventBody::CheckIn(p) => (p.card.clone(), who(p), passage_details(p)),
-            EventBody::CheckOut(c) => {
-                let mut d = passage_details(&c.passage);
-                match (c.check_in_at, c.duration_s) {
-                    (Some(t), Some(s)) => {
-                        let _ = write!(d, ", in {} out {} ({})", local(t, tz), local(e.at, tz), duration(s));
-                    }
-                    _ => d.push_str(", entry not seen"),
-                }
-                if let Some(fee) = &c.fee {
-                    let _ = write!(d, ", fee {}", money(fee.amount_minor, &fee.currency));
-                }
-                if c.overstay_s > 0 {
-                    let _ = write!(d, ", overstay {}", duration(c.overstay_s));
-                }
-                (c.passage.card.clone(), who(&c.passage), d)
-            }
-            EventBody::Denied(d) => {
-                let who = match (&d.user_name, &d.user_id) {
-                    (Some(n), Some(id)) => format!("{n} ({id})"),
-                    _ => "-".into(),
-                };
-                (d.card.clone(), who, format!("reason {}", serde_json::to_value(d.reason).unwrap_or_default()))
-            }
-            EventBody::Alert(a) => (
-                a.card.clone(),
-                a.user_id.clone().unwrap_or_else(|| "-".into()),
-                format!("{} {:?}: {}", serde_json::to_value(a.alert).unwrap_or_default(), a.severity, a.message),
-            ),
-            EventBody::Void { related_event_id } => (None, "-".into(), format!("voids {related_event_id}")),
-        };
-        let _ = writeln!(
-            out,
-            "{:>6}  {:<19}  {:<9}  {:<20}  {:<24}  {}",
-            e.gate_seq,
-            local(e.at, tz),
-            e.type_name(),
-            card.as_deref().unwrap_or("-"),
-            who,
-            details
-        );
+        out.push_str(&event_line(e, tz));
+        out.push('\n');
     }
     out
+}
+
+/// One event on one line: seq, local time, type, card, who, and what
+/// happened (vehicle, plan, spot, times in and out, fee, reason, alert).
+pub fn event_line(e: &Event, tz: Tz) -> String {
+    let name = |v: &dyn erased::Name| v.name();
+    let (card, who, details) = match &e.body {
+        EventBody::CheckIn(p) => (p.card.clone(), who(p), passage_details(p)),
+        EventBody::CheckOut(c) => {
+            let mut d = passage_details(&c.passage);
+            match (c.check_in_at, c.duration_s) {
+                (Some(t), Some(s)) => {
+                    let _ = write!(d, ", in {} out {} ({})", local(t, tz), local(e.at, tz), duration(s));
+                }
+                _ => d.push_str(", entry not seen"),
+            }
+            if let Some(fee) = &c.fee {
+                let _ = write!(d, ", fee {}", money(fee.amount_minor, &fee.currency));
+            }
+            if c.overstay_s > 0 {
+                let _ = write!(d, ", overstay {}", duration(c.overstay_s));
+            }
+            (c.passage.card.clone(), who(&c.passage), d)
+        }
+        EventBody::Denied(d) => {
+            let who = match (&d.user_name, &d.user_id) {
+                (Some(n), Some(id)) => format!("{n} ({id})"),
+                _ => "-".into(),
+            };
+            (d.card.clone(), who, format!("reason {}", name(&d.reason)))
+        }
+        EventBody::Alert(a) => (
+            a.card.clone(),
+            a.user_id.clone().unwrap_or_else(|| "-".into()),
+            format!("{} ({}): {}", name(&a.alert), name(&a.severity), a.message),
+        ),
+        EventBody::Void { related_event_id } => (None, "-".into(), format!("voids {related_event_id}")),
+    };
+    format!(
+        "{:>6}  {:<19}  {:<9}  {:<20}  {:<24}  {}",
+        e.gate_seq,
+        local(e.at, tz),
+        e.type_name(),
+        card.as_deref().unwrap_or("-"),
+        who,
+        details
+    )
+}
+
+/// The contract's snake_case name of a unit enum value.
+mod erased {
+    pub trait Name {
+        fn name(&self) -> String;
+    }
+    impl<T: serde::Serialize> Name for T {
+        fn name(&self) -> String {
+            match serde_json::to_value(self) {
+                Ok(serde_json::Value::String(s)) => s,
+                other => format!("{other:?}"),
+            }
+        }
+    }
 }
 
 fn passage_details(p: &Passage) -> String {
@@ -104,7 +144,7 @@ fn passage_details(p: &Passage) -> String {
         let _ = write!(d, "{} {class}", p.vehicle_id.as_deref().unwrap_or("-"));
     }
     if let Some(plan) = p.plan {
-        let _ = write!(d, ", {}", serde_json::to_value(plan).unwrap_or_default().as_str().unwrap_or(""));
+        let _ = write!(d, ", {}", erased::Name::name(&plan));
     }
     match (&p.reservation_id, &p.spot_id) {
         (Some(r), Some(s)) => {
@@ -134,9 +174,12 @@ mod tests {
 
     #[test]
     fn money_uses_the_currency_exponent() {
-        assert_eq!(money(50_000, "VND"), "50000 VND");
-        assert_eq!(money(1234, "EUR"), "12.34 EUR");
+        assert_eq!(money(50_000, "VND"), "50,000 VND");
+        assert_eq!(money(1_234_567, "VND"), "1,234,567 VND");
+        assert_eq!(money(250, "EUR"), "2.50 EUR");
         assert_eq!(money(-5, "EUR"), "-0.05 EUR");
+        assert_eq!(money(1500, "KWD"), "1.500 KWD");
+        assert_eq!(money(0, "USD"), "0.00 USD");
     }
 
     #[test]

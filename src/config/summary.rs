@@ -1,6 +1,7 @@
 //! What a good config makes the gate do, in words, on one screen
 //! (printed by `parkgate check-config`).
 
+use crate::report::money;
 use std::fmt::Write as _;
 
 use super::{Backend, Config, ReaderBus};
@@ -146,49 +147,4 @@ pub fn summary(cfg: &Config) -> String {
     });
     line(format!("Control socket: {}", cfg.control.socket.display()));
     s
-}
-
-/// `minor` units of `currency` in major units with thousands separators,
-/// e.g. `50,000 VND` or `2.50 EUR`.
-fn money(minor: i64, currency: &str) -> String {
-    // ISO 4217 minor-unit exponents that are not 2.
-    let exponent: u32 = match currency {
-        "VND" | "JPY" | "KRW" | "CLP" | "ISK" | "PYG" | "UGX" | "XAF" | "XOF" | "IDR" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "IQD" | "LYD" => 3,
-        _ => 2,
-    };
-    let scale = 10i64.pow(exponent);
-    let (whole, frac) = (minor.abs() / scale, minor.abs() % scale);
-    let digits = whole.to_string();
-    let mut grouped = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    let sign = if minor < 0 { "-" } else { "" };
-    if exponent == 0 {
-        format!("{sign}{grouped} {currency}")
-    } else {
-        format!(
-            "{sign}{grouped}.{frac:0width$} {currency}",
-            width = exponent as usize
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::money;
-
-    #[test]
-    fn money_uses_the_currency_exponent() {
-        assert_eq!(money(50_000, "VND"), "50,000 VND");
-        assert_eq!(money(1_234_567, "VND"), "1,234,567 VND");
-        assert_eq!(money(250, "EUR"), "2.50 EUR");
-        assert_eq!(money(5, "EUR"), "0.05 EUR");
-        assert_eq!(money(1500, "KWD"), "1.500 KWD");
-        assert_eq!(money(0, "USD"), "0.00 USD");
-    }
 }

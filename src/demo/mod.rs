@@ -86,3 +86,6 @@ pub fn replica(lot: &str, now: Timestamp) -> ChangeBatch {
     ];
     ChangeBatch { v: VERSION, seq: 1, at: now, ops: records.into_iter().map(Op::Upsert).collect() }
 }
+
+mod script;
+pub use script::{Scene, play};

@@ -1,0 +1,234 @@
+//! `parkgate demo`: a scripted morning at one lane, on simulated hardware
+//! and a manual clock, with the real daemon running in-process.
+//!
+//! The script drives the sim exactly as a technician would over its socket,
+//! and waits for what the barrier and the lights do before going on (no
+//! sleeps): every step is synchronised on an output line of the sim.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use parkgate_hal::sim::{self, SimClient, SimOutput, SimRequest, SimWatch, WatchLine};
+use parkgate_hal::{BarrierCommand, Sensor, SensorState, Signal};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use super::cards;
+use crate::clock::{Clock, ManualClock};
+use crate::config::{self, Config};
+use crate::contract::Event;
+use crate::daemon::{self, Hardware};
+use crate::model::Timestamp;
+use crate::store::{Db, Ident, Store};
+use crate::{control, report};
+
+/// What the demo saw, for the caller (and tests) to check.
+#[derive(Debug, Default)]
+pub struct Scene {
+    /// Every signal shown to a driver, in order.
+    pub signals: Vec<Signal>,
+    /// The journal, oldest first.
+    pub events: Vec<Event>,
+    /// Events still waiting in the outbox for HQ.
+    pub outbox: Vec<Event>,
+}
+
+/// The morning starts at 07:58 local time on a fixed day, so the output is
+/// the same on every run.
+fn start() -> Timestamp {
+    chrono::DateTime::parse_from_rfc3339("2026-11-23T07:58:00+07:00").expect("valid literal")
+}
+
+/// Plays the morning in `dir` (a fresh directory), printing the story to stdout
+/// when `narrate` is set.
+pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
+    let mut cfg = config::parse(include_str!("../../config/demo.toml"))
+        .map_err(|d| anyhow::anyhow!("config/demo.toml is invalid: {d:?}"))?;
+    cfg.store.path = dir.join("gate.db");
+    cfg.hardware.sim_socket = dir.join("sim.sock");
+    cfg.control.socket = dir.join("control.sock");
+
+    let clock = Arc::new(ManualClock::new(start()));
+    let mut db = Db::open(&cfg.store.path, Ident::from(&cfg))?;
+    db.apply_batch(&super::replica(&cfg.gate.lot, start()))?;
+    let store = Store::spawn(db);
+
+    let parts = sim::bind(&cfg.hardware.sim_socket)?;
+    tokio::spawn(parts.server.run());
+    let (control_tx, control_rx) = mpsc::channel(8);
+    let listener = control::bind(&cfg.control.socket)?;
+    tokio::spawn(control::serve(listener, control_tx));
+    let hw = Hardware { reader: parts.reader, presence: parts.presence, barrier: parts.barrier, feedback: parts.feedback };
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let daemon = tokio::spawn(daemon::run(
+        cfg.clone(),
+        store.clone(),
+        hw,
+        Clock::Manual(clock.clone()),
+        control_rx,
+        false,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    let mut lane = Driver {
+        sim: SimClient::connect(&cfg.hardware.sim_socket).await?,
+        watch: SimClient::connect(&cfg.hardware.sim_socket).await?.watch().await?,
+        control: cfg.control.socket.clone(),
+        cfg: cfg.clone(),
+        clock: clock.clone(),
+        narrate,
+        scene: Scene::default(),
+    };
+    lane.morning().await?;
+
+    let _ = stop_tx.send(());
+    daemon.await.context("daemon task")??;
+    let mut scene = lane.scene;
+    scene.events = store.call(|db| db.events(1000)).await??;
+    scene.events.reverse();
+    scene.outbox = store.call(|db| db.outbox(1000)).await??;
+    if narrate {
+        print_summary(&cfg, &scene);
+    }
+    Ok(scene)
+}
+
+/// The script's hands on the lane: the sim socket, a watcher and the clock.
+struct Driver {
+    sim: SimClient,
+    watch: SimWatch,
+    control: std::path::PathBuf,
+    cfg: Config,
+    clock: Arc<ManualClock>,
+    narrate: bool,
+    scene: Scene,
+}
+
+impl Driver {
+    async fn morning(&mut self) -> Result<()> {
+        self.say("Alice arrives for her reserved spot (monthly plan).");
+        self.badge(cards::ALICE).await?;
+        self.drive_through(1).await?;
+
+        self.pass_time(4).await?;
+        self.say("Bob drives in without a reservation (daily plan, a walk-in).");
+        self.badge(cards::BOB).await?;
+        self.drive_through(1).await?;
+
+        self.pass_time(3).await?;
+        self.say("Carol badges with the card she reported stolen last week.");
+        self.badge(cards::CAROL_REVOKED).await?;
+        self.back_away().await?;
+
+        self.pass_time(2).await?;
+        self.say("A stranger tries a card the gate has never seen.");
+        self.badge(cards::UNKNOWN).await?;
+        self.back_away().await?;
+
+        self.pass_time(5).await?;
+        self.say("Dan rides in on his motorcycle, and a car slips in right behind him.");
+        self.badge(cards::DAN).await?;
+        self.drive_through(2).await?;
+
+        self.say("... the day goes by ...");
+        self.pass_time(9 * 60 + 15).await?;
+        self.say("Bob leaves and pays for his day.");
+        self.badge(cards::BOB).await?;
+        self.drive_through(1).await?;
+        Ok(())
+    }
+
+    fn say(&self, text: &str) {
+        if self.narrate {
+            let at = report::local(self.clock.now(), self.cfg.tz());
+            println!("\n{}  {text}", &at[11..16]);
+        }
+    }
+
+    /// A vehicle rolls onto the arming loop and its driver taps `card`;
+    /// returns once the lane has shown its answer.
+    async fn badge(&mut self, card: &str) -> Result<Signal> {
+        self.sensor(Sensor::Arming, SensorState::Occupied).await?;
+        self.sim.request(&SimRequest::Tap { card: card.into() }).await?;
+        let signal = loop {
+            if let SimOutput::Signal(s) = self.next_output().await? {
+                break s;
+            }
+        };
+        if self.narrate {
+            let light = if signal.light == parkgate_hal::Light::Green { "GREEN" } else { "RED  " };
+            println!("       [{light}] {}", signal.text.as_deref().unwrap_or(""));
+        }
+        self.scene.signals.push(signal.clone());
+        Ok(signal)
+    }
+
+    /// `vehicles` vehicles cross the safety loop one after another, then the
+    /// close delay passes; returns once the barrier is down.
+    async fn drive_through(&mut self, vehicles: usize) -> Result<()> {
+        self.sensor(Sensor::Arming, SensorState::Clear).await?;
+        for _ in 0..vehicles {
+            self.sensor(Sensor::Safety, SensorState::Occupied).await?;
+            self.sensor(Sensor::Safety, SensorState::Clear).await?;
+        }
+        self.advance(self.cfg.lane.close_delay_ms as i64 + 1).await?;
+        loop {
+            if let SimOutput::Barrier { cmd: BarrierCommand::Down } = self.next_output().await? {
+                break;
+            }
+        }
+        if self.narrate {
+            println!("       barrier down");
+        }
+        Ok(())
+    }
+
+    async fn back_away(&mut self) -> Result<()> {
+        self.sensor(Sensor::Arming, SensorState::Clear).await
+    }
+
+    async fn pass_time(&mut self, minutes: i64) -> Result<()> {
+        self.advance(minutes * 60_000).await
+    }
+
+    async fn sensor(&mut self, sensor: Sensor, state: SensorState) -> Result<()> {
+        self.sim.request(&SimRequest::Vehicle { sensor, state }).await?;
+        Ok(())
+    }
+
+    /// Moves the daemon's clock through its control socket, so the move is
+    /// ordered after the sensor changes already sent.
+    async fn advance(&mut self, ms: i64) -> Result<()> {
+        let reply = control::request(&self.control, &json!({"cmd": "advance", "ms": ms})).await?;
+        if reply["ok"] != true {
+            bail!("advance refused: {reply}");
+        }
+        Ok(())
+    }
+
+    async fn next_output(&mut self) -> Result<SimOutput> {
+        loop {
+            match self.watch.next().await? {
+                Some(WatchLine::Out(out)) => return Ok(out),
+                Some(WatchLine::In(_)) => continue,
+                None => bail!("the sim closed its watch stream"),
+            }
+        }
+    }
+}
+
+fn print_summary(cfg: &Config, scene: &Scene) {
+    let tz = cfg.tz();
+    println!("\nThe journal ({} events):\n{}", scene.events.len(), report::EVENT_HEADER);
+    for e in &scene.events {
+        println!("{}", report::event_line(e, tz));
+    }
+    println!("\nQueued for HQ ({} events in the outbox, no broker configured):", scene.outbox.len());
+    let root = format!("parkgate/v1/{}/{}/gates/{}", cfg.gate.site, cfg.gate.lot, cfg.gate.gate);
+    for e in &scene.outbox {
+        println!("{root}/events/{}  {}", e.type_name(), serde_json::to_string(e).unwrap_or_default());
+    }
+}
