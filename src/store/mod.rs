@@ -11,6 +11,7 @@
 
 mod codec;
 mod facts;
+mod housekeeping;
 mod journal;
 mod presence;
 mod replica;
@@ -25,13 +26,17 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+pub use housekeeping::Pruned;
 pub use replica::Applied;
 
 /// Who this gate is: the names it stamps on every event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ident {
+    /// The building, `{site}` in topics.
     pub site: String,
+    /// The parking lot this gate serves, `{lot}`.
     pub lot: String,
+    /// This lane's controller, `{gate}`.
     pub gate: String,
 }
 
@@ -125,6 +130,9 @@ impl Store {
     /// A job that panics ends the thread (its open transaction rolls back);
     /// later calls then fail with [`StoreError::Closed`], which the daemon
     /// treats as fatal rather than carrying on with a store in doubt.
+    ///
+    /// # Panics
+    /// If the OS cannot start a thread (the process is out of resources).
     pub fn spawn(db: Db) -> Store {
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()

@@ -146,88 +146,88 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), Invalid> {
                 ),
             };
             key("key", &k)?;
-            conn.execute(sql, [k])?;
+            conn.prepare_cached(sql)?.execute([k])?;
         }
         Op::Upsert(Record::User(u)) => {
             key("user_id", &u.user_id)?;
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT OR REPLACE INTO users (user_id, name, company, status)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![u.user_id, u.name, u.company, enum_text(&u.status)?],
-            )?;
+            )?
+            .execute(params![u.user_id, u.name, u.company, enum_text(&u.status)?])?;
         }
         Op::Upsert(Record::Card(c)) => {
             let uid = card_uid(&c.card)?;
             key("user_id", &c.user_id)?;
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT OR REPLACE INTO cards (card, user_id, status, valid_from,
                    valid_from_ms, valid_until, valid_until_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    uid,
-                    c.user_id,
-                    enum_text(&c.status)?,
-                    c.valid_from.as_ref().map(ts_text),
-                    c.valid_from.as_ref().map(ms),
-                    c.valid_until.as_ref().map(ts_text),
-                    c.valid_until.as_ref().map(ms),
-                ],
-            )?;
+            )?
+            .execute(params![
+                uid,
+                c.user_id,
+                enum_text(&c.status)?,
+                c.valid_from.as_ref().map(ts_text),
+                c.valid_from.as_ref().map(ms),
+                c.valid_until.as_ref().map(ts_text),
+                c.valid_until.as_ref().map(ms),
+            ])?;
         }
         Op::Upsert(Record::Vehicle(v)) => {
             key("vehicle_id", &v.vehicle_id)?;
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT OR REPLACE INTO vehicles (vehicle_id, user_id, plate, class,
                    ada, ev, is_primary)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    v.vehicle_id,
-                    v.user_id,
-                    v.plate,
-                    v.class.as_str(),
-                    v.ada,
-                    v.ev,
-                    v.primary
-                ],
-            )?;
+            )?
+            .execute(params![
+                v.vehicle_id,
+                v.user_id,
+                v.plate,
+                v.class.as_str(),
+                v.ada,
+                v.ev,
+                v.primary
+            ])?;
         }
         Op::Upsert(Record::Plan(p)) => {
             key("user_id", &p.user_id)?;
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT OR REPLACE INTO plans (user_id, kind, lots, valid_until,
                    valid_until_ms, status)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    p.user_id,
-                    enum_text(&p.kind)?,
-                    serde_json::to_string(&p.lots)?,
-                    p.valid_until.as_ref().map(ts_text),
-                    p.valid_until.as_ref().map(ms),
-                    enum_text(&p.status)?,
-                ],
-            )?;
+            )?
+            .execute(params![
+                p.user_id,
+                enum_text(&p.kind)?,
+                serde_json::to_string(&p.lots)?,
+                p.valid_until.as_ref().map(ts_text),
+                p.valid_until.as_ref().map(ms),
+                enum_text(&p.status)?,
+            ])?;
         }
         Op::Upsert(Record::Reservation(r)) => {
             key("reservation_id", &r.reservation_id)?;
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT OR REPLACE INTO reservations (reservation_id, user_id,
                    vehicle_id, lot, spot_id, class, start_at, start_ms, end_at,
                    end_ms, status)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    r.reservation_id,
-                    r.user_id,
-                    r.vehicle_id,
-                    r.lot,
-                    r.spot_id,
-                    r.class.as_str(),
-                    ts_text(&r.start),
-                    ms(&r.start),
-                    ts_text(&r.end),
-                    ms(&r.end),
-                    enum_text(&r.status)?,
-                ],
-            )?;
+            )?
+            .execute(params![
+                r.reservation_id,
+                r.user_id,
+                r.vehicle_id,
+                r.lot,
+                r.spot_id,
+                r.class.as_str(),
+                ts_text(&r.start),
+                ms(&r.start),
+                ts_text(&r.end),
+                ms(&r.end),
+                enum_text(&r.status)?,
+            ])?;
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 mod actor;
 mod facts;
+mod housekeeping;
 mod journal;
 mod replica;
 mod schema;
