@@ -1,1 +1,182 @@
-//! The SQLite store (being written).
+//! The gate's durable state in SQLite: HQ's replica, the event journal (which
+//! is also the outbox), and which vehicles are inside.
+//!
+//! [`Db`] is synchronous and owned by one thread; [`Store`] is the cheap,
+//! cloneable handle the rest of the program uses: it sends closures over a
+//! channel to that thread. One owner means no locking and no interleaved
+//! transactions, and every state change with its event is one transaction.
+//!
+//! The database runs in WAL mode with `synchronous=FULL`: a committed event
+//! survives a power cut, which the contract requires before the barrier moves.
+
+mod codec;
+mod facts;
+mod housekeeping;
+mod journal;
+mod presence;
+mod replica;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+pub use housekeeping::Pruned;
+pub use replica::Applied;
+
+/// Who this gate is: the names it stamps on every event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    /// The building, `{site}` in topics.
+    pub site: String,
+    /// The parking lot this gate serves, `{lot}`.
+    pub lot: String,
+    /// This lane's controller, `{gate}`.
+    pub gate: String,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused or failed (I/O error, full disk, corrupt file, busy).
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored JSON value (an event, a presence record) did not (de)serialise.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The database's directory could not be created.
+    #[error("cannot create the database directory {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The file was written by a newer parkgate (schema `found`, this one knows `known`).
+    #[error(
+        "database schema version {found} is newer than this parkgate knows ({known}); upgrade parkgate"
+    )]
+    TooNew { found: usize, known: usize },
+    /// A replica batch or snapshot breaks the contract; nothing of it was applied.
+    #[error("replica op {index}: {reason}")]
+    Invalid { index: usize, reason: String },
+    /// The store thread is gone (it panicked or the program is shutting down).
+    #[error("the store thread has stopped")]
+    Closed,
+}
+
+/// The synchronous store: one SQLite connection, used by one thread.
+pub struct Db {
+    conn: Connection,
+    ident: Ident,
+}
+
+impl Db {
+    /// Opens (or creates) the database at `path`, creating its directory, and
+    /// brings the schema up to date.
+    pub fn open(path: &Path, ident: Ident) -> Result<Db, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path)?;
+        // WAL: readers never block the writer; FULL: a commit is on disk
+        // (WAL fsynced) before it returns, so an event outlives a power cut.
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(%mode, "SQLite refused WAL mode");
+        }
+        Db::init(conn, ident)
+    }
+
+    /// An in-memory database (tests, dry runs): same schema, nothing durable.
+    pub fn open_in_memory(ident: Ident) -> Result<Db, StoreError> {
+        Db::init(Connection::open_in_memory()?, ident)
+    }
+
+    fn init(mut conn: Connection, ident: Ident) -> Result<Db, StoreError> {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        // Another process (the CLI, sqlite3 while debugging) may hold a lock briefly.
+        conn.busy_timeout(Duration::from_secs(5))?;
+        schema::migrate(&mut conn)?;
+        Ok(Db { conn, ident })
+    }
+
+    /// The gate this store belongs to.
+    pub fn ident(&self) -> &Ident {
+        &self.ident
+    }
+}
+
+/// A job for the store thread.
+type Job = Box<dyn FnOnce(&mut Db) + Send>;
+
+/// The handle to the store thread. Clone it freely; the thread (and the
+/// database) lives until the last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Store {
+    /// Moves `db` onto its own thread and returns the handle to it.
+    ///
+    /// A job that panics ends the thread (its open transaction rolls back);
+    /// later calls then fail with [`StoreError::Closed`], which the daemon
+    /// treats as fatal rather than carrying on with a store in doubt.
+    ///
+    /// # Panics
+    /// If the OS cannot start a thread (the process is out of resources).
+    pub fn spawn(db: Db) -> Store {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                let mut db = db;
+                for job in rx {
+                    job(&mut db);
+                }
+            })
+            .expect("spawning the store thread");
+        Store { jobs }
+    }
+
+    /// Sends `f` to the store thread and returns its result.
+    fn submit<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Db) -> R + Send + 'static,
+    ) -> Result<oneshot::Receiver<R>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            // The caller may have given up waiting; that is not our concern.
+            let _ = tx.send(f(db));
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        Ok(rx)
+    }
+
+    /// Runs `f` on the store thread and awaits its result (async callers).
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Db) -> R + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.submit(f)?.await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `f` on the store thread and blocks until it is done (CLI and other
+    /// non-async callers). Panics if called from inside an async task.
+    pub fn call_blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Db) -> R + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.submit(f)?
+            .blocking_recv()
+            .map_err(|_| StoreError::Closed)
+    }
+}

@@ -1,0 +1,99 @@
+//! How domain values become SQL values and back: timestamps, enums, meta rows.
+//!
+//! Enums are stored as their contract spelling (`"standard"`, `"booked"`), taken
+//! from their serde names so there is one spelling in the program, not two.
+
+use chrono::{DateTime, SecondsFormat};
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::StoreError;
+use crate::model::Timestamp;
+
+/// Meta key: the last replica batch applied.
+pub(super) const REPLICA_SEQ: &str = "replica_seq";
+/// Meta key: the last gate_seq given to an event.
+pub(super) const GATE_SEQ: &str = "gate_seq";
+
+/// RFC 3339 text, offset kept, as the contract writes timestamps.
+pub(super) fn ts_text(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+/// Epoch milliseconds, for comparisons and indexes.
+pub(super) fn ms(t: &Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The contract spelling of a unit enum variant.
+pub(super) fn enum_text<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    match serde_json::to_value(v)? {
+        Value::String(s) => Ok(s),
+        other => Ok(other.to_string()),
+    }
+}
+
+/// A column holding an enum's contract spelling.
+pub(super) fn col_enum<T: DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let s: String = row.get(idx)?;
+    serde_json::from_value(Value::String(s)).map_err(|e| conversion(idx, e))
+}
+
+/// A column holding RFC 3339 text.
+pub(super) fn col_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
+    let s: String = row.get(idx)?;
+    DateTime::parse_from_rfc3339(&s).map_err(|e| conversion(idx, e))
+}
+
+/// A nullable column holding RFC 3339 text.
+pub(super) fn col_ts_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Timestamp>> {
+    let s: Option<String> = row.get(idx)?;
+    s.map(|s| DateTime::parse_from_rfc3339(&s).map_err(|e| conversion(idx, e)))
+        .transpose()
+}
+
+/// A column holding JSON.
+pub(super) fn col_json<T: DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let s: String = row.get(idx)?;
+    serde_json::from_str(&s).map_err(|e| conversion(idx, e))
+}
+
+fn conversion(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e))
+}
+
+/// Reads a counter from `meta` (0 if absent).
+pub(super) fn get_meta(conn: &Connection, key: &str) -> Result<u64, StoreError> {
+    let v: Option<u64> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
+            col_u64(r, 0)
+        })
+        .optional()?;
+    Ok(v.unwrap_or(0))
+}
+
+/// Writes a counter to `meta`.
+pub(super) fn set_meta(conn: &Connection, key: &str, value: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        rusqlite::params![key, int(value)],
+    )?;
+    Ok(())
+}
+
+/// A count or seq as SQLite's INTEGER. Ours never reach `i64::MAX`; a limit
+/// that large means "all", which saturating keeps.
+pub(super) fn int(n: impl TryInto<i64>) -> i64 {
+    n.try_into().unwrap_or(i64::MAX)
+}
+
+/// An INTEGER column that holds a count or seq (never negative).
+pub(super) fn col_u64(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let n: i64 = row.get(idx)?;
+    u64::try_from(n)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
+}

@@ -1,0 +1,170 @@
+//! The event journal: every event this gate emits, numbered by `gate_seq`,
+//! kept as the exact JSON that is published (and replayed). An event not yet
+//! acknowledged by the broker is in the outbox (`delivered = 0`).
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, TransactionBehavior, params};
+use ulid::Ulid;
+
+use super::codec::{GATE_SEQ, col_enum, col_json, col_u64, get_meta, int, ms, set_meta, ts_text};
+use super::presence::apply_effect;
+use super::{Db, StoreError};
+use crate::contract::{Clock, Event, EventBody, VERSION};
+use crate::model::{Timestamp, VehicleClass};
+
+impl Db {
+    /// Journals `bodies` as events stamped `at`, in one transaction, together
+    /// with their effect on presence and on this gate's counters.
+    ///
+    /// Each gets the next `gate_seq` (1, 2, 3, ... across restarts, never
+    /// reused) and a fresh ULID `event_id`, and waits in the outbox.
+    pub fn record(
+        &mut self,
+        bodies: Vec<EventBody>,
+        at: Timestamp,
+        clock: Clock,
+    ) -> Result<Vec<Event>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // A counter row rather than MAX(gate_seq) + 1: pruning old events
+        // must never let a seq be handed out twice.
+        let mut seq = get_meta(&tx, GATE_SEQ)?;
+        let mut events = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            seq += 1;
+            let event = Event {
+                v: VERSION,
+                event_id: Ulid::new().to_string(),
+                gate_seq: seq,
+                site: self.ident.site.clone(),
+                lot: self.ident.lot.clone(),
+                gate: self.ident.gate.clone(),
+                at,
+                clock,
+                body,
+            };
+            tx.execute(
+                "INSERT INTO events (gate_seq, event_id, type, at, at_ms, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    int(seq),
+                    event.event_id,
+                    event.type_name(),
+                    ts_text(&at),
+                    ms(&at),
+                    serde_json::to_string(&event)?,
+                ],
+            )?;
+            apply_effect(&tx, &event, true)?;
+            events.push(event);
+        }
+        set_meta(&tx, GATE_SEQ, seq)?;
+        tx.commit()?;
+        Ok(events)
+    }
+
+    /// Up to `limit` events not yet acknowledged by the broker, oldest first
+    /// (`gate_seq` order, the order they must be published in).
+    pub fn outbox(&self, limit: usize) -> Result<Vec<Event>, StoreError> {
+        read_events(
+            &self.conn,
+            "SELECT json FROM events WHERE delivered = 0 ORDER BY gate_seq LIMIT ?1",
+            params![int(limit)],
+        )
+    }
+
+    /// How many events wait in the outbox.
+    pub fn outbox_depth(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM events WHERE delivered = 0", [], |r| {
+                col_u64(r, 0)
+            })?)
+    }
+
+    /// The broker acknowledged event `gate_seq`: it leaves the outbox (and
+    /// stays in the journal for replays). Marking it twice is harmless.
+    pub fn mark_delivered(&mut self, gate_seq: u64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE events SET delivered = 1 WHERE gate_seq = ?1",
+            [int(gate_seq)],
+        )?;
+        Ok(())
+    }
+
+    /// The `limit` most recent events, newest first.
+    pub fn events(&self, limit: usize) -> Result<Vec<Event>, StoreError> {
+        read_events(
+            &self.conn,
+            "SELECT json FROM events ORDER BY gate_seq DESC LIMIT ?1",
+            params![int(limit)],
+        )
+    }
+
+    /// The journalled events with `from_seq <= gate_seq <= to_seq`, in order
+    /// (a replay). Pruned ones are simply absent: the caller compares.
+    pub fn events_range(&self, from_seq: u64, to_seq: u64) -> Result<Vec<Event>, StoreError> {
+        read_events(
+            &self.conn,
+            "SELECT json FROM events WHERE gate_seq BETWEEN ?1 AND ?2 ORDER BY gate_seq",
+            params![int(from_seq), int(to_seq)],
+        )
+    }
+
+    /// This gate's occupancy counters: vehicles `(entered, exited)` per class
+    /// through this gate, voided passages excluded.
+    #[allow(clippy::type_complexity)]
+    pub fn counters(
+        &self,
+    ) -> Result<(BTreeMap<VehicleClass, u64>, BTreeMap<VehicleClass, u64>), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT direction, class, n FROM counters")?;
+        let mut rows = stmt.query([])?;
+        let (mut entered, mut exited) = (BTreeMap::new(), BTreeMap::new());
+        while let Some(row) = rows.next()? {
+            let direction: String = row.get(0)?;
+            let class: VehicleClass = col_enum(row, 1)?;
+            let n = col_u64(row, 2)?;
+            match direction.as_str() {
+                ENTERED => entered.insert(class, n),
+                _ => exited.insert(class, n),
+            };
+        }
+        Ok((entered, exited))
+    }
+}
+
+/// `counters.direction` of check-ins.
+pub(super) const ENTERED: &str = "entered";
+/// `counters.direction` of check-outs.
+pub(super) const EXITED: &str = "exited";
+
+/// Adds `delta` to a counter; a counter never goes below zero.
+pub(super) fn bump(
+    conn: &Connection,
+    direction: &str,
+    class: VehicleClass,
+    delta: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO counters (direction, class, n) VALUES (?1, ?2, MAX(?3, 0))
+         ON CONFLICT (direction, class) DO UPDATE SET n = MAX(n + ?3, 0)",
+        params![direction, class.as_str(), delta],
+    )?;
+    Ok(())
+}
+
+fn read_events(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Event>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let events = stmt
+        .query_map(params, |r| col_json::<Event>(r, 0))?
+        .collect::<Result<_, _>>()?;
+    Ok(events)
+}

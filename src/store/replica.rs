@@ -1,0 +1,234 @@
+//! Applying HQ's replica changes and snapshots (CONTRACT.md, "Replica changes").
+//!
+//! A batch is applied whole or not at all, only right after the batch before
+//! it; a batch already applied is ignored; a gap is reported and changes
+//! nothing. Each upsert replaces the whole record of its key.
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::codec::{REPLICA_SEQ, enum_text, get_meta, ms, set_meta, ts_text};
+use super::{Db, StoreError};
+use crate::contract::{ChangeBatch, Kind, Op, Record, VERSION};
+
+/// What became of a change batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied; the replica is now at `seq`.
+    Applied { seq: u64 },
+    /// Already applied earlier (a redelivery); ignored.
+    Duplicate { seq: u64 },
+    /// Batches between `have` and `got` are missing: nothing applied, ask HQ.
+    Gap { have: u64, got: u64 },
+}
+
+impl Db {
+    /// The seq of the last replica batch (or snapshot) applied; 0 when fresh.
+    pub fn replica_seq(&self) -> Result<u64, StoreError> {
+        get_meta(&self.conn, REPLICA_SEQ)
+    }
+
+    /// Applies one change batch, whole or not at all.
+    ///
+    /// An op that breaks the contract fails the whole batch with
+    /// [`StoreError::Invalid`]; the replica and its seq stay as they were.
+    pub fn apply_batch(&mut self, batch: &ChangeBatch) -> Result<Applied, StoreError> {
+        if batch.v != VERSION {
+            return Err(StoreError::Invalid {
+                index: 0,
+                reason: format!("batch v is {}, expected {VERSION}", batch.v),
+            });
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let have = get_meta(&tx, REPLICA_SEQ)?;
+        if batch.seq <= have {
+            return Ok(Applied::Duplicate { seq: batch.seq });
+        }
+        if batch.seq != have + 1 {
+            return Ok(Applied::Gap {
+                have,
+                got: batch.seq,
+            });
+        }
+        apply_ops(&tx, &batch.ops)?;
+        set_meta(&tx, REPLICA_SEQ, batch.seq)?;
+        tx.commit()?;
+        Ok(Applied::Applied { seq: batch.seq })
+    }
+
+    /// Replaces the whole replica with a snapshot's ops (all chunks, in
+    /// order) and sets the replica seq to `seq`, in one transaction.
+    ///
+    /// Presence and the journal are not part of the replica and stay.
+    pub fn apply_snapshot(&mut self, seq: u64, ops: &[Op]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "DELETE FROM users; DELETE FROM cards; DELETE FROM vehicles;
+             DELETE FROM plans; DELETE FROM reservations;",
+        )?;
+        apply_ops(&tx, ops)?;
+        set_meta(&tx, REPLICA_SEQ, seq)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Applies `ops` in order; the caller's transaction makes it all or nothing.
+fn apply_ops(conn: &Connection, ops: &[Op]) -> Result<(), StoreError> {
+    for (index, op) in ops.iter().enumerate() {
+        apply_op(conn, op).map_err(|e| match e {
+            Invalid::Reason(reason) => StoreError::Invalid { index, reason },
+            Invalid::Store(e) => e,
+        })?;
+    }
+    Ok(())
+}
+
+/// An op failed: either it breaks the contract or SQLite failed.
+enum Invalid {
+    Reason(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Invalid {
+    fn from(e: StoreError) -> Self {
+        Invalid::Store(e)
+    }
+}
+
+impl From<rusqlite::Error> for Invalid {
+    fn from(e: rusqlite::Error) -> Self {
+        Invalid::Store(e.into())
+    }
+}
+
+impl From<serde_json::Error> for Invalid {
+    fn from(e: serde_json::Error) -> Self {
+        Invalid::Store(e.into())
+    }
+}
+
+/// A card UID as the contract spells it: 4, 7 or 10 bytes of upper-case hex.
+/// Lower-case is accepted and upper-cased: the same card either way.
+fn card_uid(raw: &str) -> Result<String, Invalid> {
+    let uid = raw.to_ascii_uppercase();
+    let hex = uid.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex && matches!(uid.len(), 8 | 14 | 20) {
+        Ok(uid)
+    } else {
+        Err(Invalid::Reason(format!(
+            "card {raw:?} is not a 4, 7 or 10 byte hex UID"
+        )))
+    }
+}
+
+fn key(name: &str, value: &str) -> Result<(), Invalid> {
+    if value.is_empty() {
+        return Err(Invalid::Reason(format!("empty {name}")));
+    }
+    Ok(())
+}
+
+fn apply_op(conn: &Connection, op: &Op) -> Result<(), Invalid> {
+    match op {
+        Op::Delete { kind, key: k } => {
+            let (sql, k) = match kind {
+                Kind::User => ("DELETE FROM users WHERE user_id = ?1", k.clone()),
+                Kind::Card => ("DELETE FROM cards WHERE card = ?1", card_uid(k)?),
+                Kind::Vehicle => ("DELETE FROM vehicles WHERE vehicle_id = ?1", k.clone()),
+                Kind::Plan => ("DELETE FROM plans WHERE user_id = ?1", k.clone()),
+                Kind::Reservation => (
+                    "DELETE FROM reservations WHERE reservation_id = ?1",
+                    k.clone(),
+                ),
+            };
+            key("key", &k)?;
+            conn.prepare_cached(sql)?.execute([k])?;
+        }
+        Op::Upsert(Record::User(u)) => {
+            key("user_id", &u.user_id)?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO users (user_id, name, company, status)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![u.user_id, u.name, u.company, enum_text(&u.status)?])?;
+        }
+        Op::Upsert(Record::Card(c)) => {
+            let uid = card_uid(&c.card)?;
+            key("user_id", &c.user_id)?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO cards (card, user_id, status, valid_from,
+                   valid_from_ms, valid_until, valid_until_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                uid,
+                c.user_id,
+                enum_text(&c.status)?,
+                c.valid_from.as_ref().map(ts_text),
+                c.valid_from.as_ref().map(ms),
+                c.valid_until.as_ref().map(ts_text),
+                c.valid_until.as_ref().map(ms),
+            ])?;
+        }
+        Op::Upsert(Record::Vehicle(v)) => {
+            key("vehicle_id", &v.vehicle_id)?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO vehicles (vehicle_id, user_id, plate, class,
+                   ada, ev, is_primary)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                v.vehicle_id,
+                v.user_id,
+                v.plate,
+                v.class.as_str(),
+                v.ada,
+                v.ev,
+                v.primary
+            ])?;
+        }
+        Op::Upsert(Record::Plan(p)) => {
+            key("user_id", &p.user_id)?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO plans (user_id, kind, lots, valid_until,
+                   valid_until_ms, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                p.user_id,
+                enum_text(&p.kind)?,
+                serde_json::to_string(&p.lots)?,
+                p.valid_until.as_ref().map(ts_text),
+                p.valid_until.as_ref().map(ms),
+                enum_text(&p.status)?,
+            ])?;
+        }
+        Op::Upsert(Record::Reservation(r)) => {
+            key("reservation_id", &r.reservation_id)?;
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO reservations (reservation_id, user_id,
+                   vehicle_id, lot, spot_id, class, start_at, start_ms, end_at,
+                   end_ms, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                r.reservation_id,
+                r.user_id,
+                r.vehicle_id,
+                r.lot,
+                r.spot_id,
+                r.class.as_str(),
+                ts_text(&r.start),
+                ms(&r.start),
+                ts_text(&r.end),
+                ms(&r.end),
+                enum_text(&r.status)?,
+            ])?;
+        }
+    }
+    Ok(())
+}

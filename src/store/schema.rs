@@ -1,0 +1,181 @@
+//! The database schema, as an ordered list of migrations.
+//!
+//! `MIGRATIONS[i]` takes a database from version `i` to `i + 1`; the version
+//! lives in `PRAGMA user_version`. A migration once released is never edited:
+//! a change to the schema is a new entry at the end, so every gate in the
+//! field, whatever version it was installed at, upgrades the same way.
+//!
+//! Timestamps are stored twice: as the RFC 3339 text the record carried (with
+//! its offset, for reading back) and as `*_ms` epoch milliseconds (for
+//! comparing and indexing). Tables are STRICT so a wrong type is an error,
+//! not a silent conversion.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+use super::codec::int;
+
+/// The migrations, in order. Index = the version they upgrade from.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the replica of HQ's records and the bookkeeping counters.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO meta (key, value) VALUES ('replica_seq', 0);
+
+    CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        name    TEXT NOT NULL,
+        company TEXT,
+        status  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE cards (
+        card           TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        valid_from     TEXT,
+        valid_from_ms  INTEGER,
+        valid_until    TEXT,
+        valid_until_ms INTEGER
+    ) STRICT;
+    CREATE INDEX cards_user ON cards (user_id);
+
+    CREATE TABLE vehicles (
+        vehicle_id TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL,
+        plate      TEXT,
+        class      TEXT NOT NULL,
+        ada        INTEGER NOT NULL,
+        ev         INTEGER NOT NULL,
+        is_primary INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX vehicles_user ON vehicles (user_id);
+
+    CREATE TABLE plans (
+        user_id        TEXT PRIMARY KEY,
+        kind           TEXT NOT NULL,
+        lots           TEXT NOT NULL, -- JSON array of lot names
+        valid_until    TEXT,
+        valid_until_ms INTEGER,
+        status         TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE reservations (
+        reservation_id TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL,
+        vehicle_id     TEXT NOT NULL,
+        lot            TEXT NOT NULL,
+        spot_id        TEXT,
+        class          TEXT NOT NULL,
+        start_at       TEXT NOT NULL,
+        start_ms       INTEGER NOT NULL,
+        end_at         TEXT NOT NULL,
+        end_ms         INTEGER NOT NULL,
+        status         TEXT NOT NULL
+    ) STRICT;
+    -- load_at: the lot's reservations not yet over (10,000 a day plus history).
+    CREATE INDEX reservations_lot_end ON reservations (lot, end_ms);
+    -- facts: one user's reservations around now.
+    CREATE INDEX reservations_user ON reservations (user_id, lot, start_ms);
+    "#,
+    // 1 -> 2: the event journal (also the outbox) and what it implies.
+    r#"
+    INSERT INTO meta (key, value) VALUES ('gate_seq', 0);
+
+    CREATE TABLE events (
+        gate_seq  INTEGER PRIMARY KEY,
+        event_id  TEXT NOT NULL UNIQUE,
+        type      TEXT NOT NULL,
+        at        TEXT NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        json      TEXT NOT NULL,       -- the exact bytes published (and replayed)
+        delivered INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX events_outbox ON events (gate_seq) WHERE delivered = 0;
+    CREATE INDEX events_at ON events (at_ms);
+
+    -- Vehicles inside the lot, from check_in/check_out/void of every gate.
+    CREATE TABLE presence (
+        vehicle_id     TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL,
+        class          TEXT NOT NULL,
+        ada            INTEGER NOT NULL,
+        ev             INTEGER NOT NULL,
+        since          TEXT NOT NULL,
+        since_ms       INTEGER NOT NULL,
+        reservation_id TEXT,
+        spot_id        TEXT,
+        plan           TEXT NOT NULL,
+        event_id       TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX presence_user ON presence (user_id);
+
+    -- Passage events (own and siblings') whose effect on presence was applied:
+    -- applied once per event_id, and what a void needs to undo them.
+    CREATE TABLE applied_events (
+        event_id   TEXT PRIMARY KEY,
+        gate       TEXT NOT NULL,
+        type       TEXT NOT NULL,
+        own        INTEGER NOT NULL,   -- recorded by this gate (counts in its counters)
+        vehicle_id TEXT,
+        class      TEXT,
+        before     TEXT,               -- JSON of the vehicle's presence before, or NULL
+        voided     INTEGER NOT NULL DEFAULT 0,
+        at_ms      INTEGER NOT NULL
+    ) STRICT;
+
+    -- Reservations a check_in used: they no longer hold a spot, even after
+    -- the vehicle left again.
+    CREATE TABLE used_reservations (
+        event_id       TEXT PRIMARY KEY,
+        reservation_id TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX used_reservations_id ON used_reservations (reservation_id);
+
+    -- This gate's occupancy counters; kept apart from the journal so that
+    -- pruning old events never lowers them.
+    CREATE TABLE counters (
+        direction TEXT NOT NULL,       -- 'entered' or 'exited'
+        class     TEXT NOT NULL,
+        n         INTEGER NOT NULL,
+        PRIMARY KEY (direction, class)
+    ) STRICT;
+    "#,
+    // 2 -> 3: HQ command ids seen, kept until they expire (replay protection).
+    r#"
+    CREATE TABLE commands_seen (
+        command_id    TEXT PRIMARY KEY,
+        expires_at_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX commands_seen_expiry ON commands_seen (expires_at_ms);
+    "#,
+];
+
+/// Brings the database to the latest version, in one transaction.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Applies the pending migrations up to version `target`.
+pub(super) fn migrate_to(conn: &mut Connection, target: usize) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    // A negative user_version was not written by us: treat it as newer.
+    let found = usize::try_from(found).unwrap_or(usize::MAX);
+    if found > MIGRATIONS.len() {
+        // A newer parkgate wrote this file; an older one must not guess.
+        return Err(StoreError::TooNew {
+            found,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().take(target).skip(found) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", int(version + 1))?;
+    }
+    tx.commit()?;
+    Ok(())
+}

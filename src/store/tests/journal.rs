@@ -1,0 +1,214 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::contract::{Alert, AlertKind, Clock, Event, Severity};
+use crate::model::Presence;
+
+use VehicleClass::{Compact, Standard};
+
+fn alert() -> EventBody {
+    EventBody::Alert(Alert {
+        alert: AlertKind::ReaderOnline,
+        severity: Severity::Info,
+        message: "The reader is back.".into(),
+        card: None,
+        user_id: None,
+        related_event_id: None,
+    })
+}
+
+fn seqs(events: &[Event]) -> Vec<u64> {
+    events.iter().map(|e| e.gate_seq).collect()
+}
+
+fn record(db: &mut Db, body: EventBody) -> Event {
+    db.record(vec![body], now(), Clock::Synced)
+        .unwrap()
+        .remove(0)
+}
+
+fn vehicles_inside(db: &Db) -> Vec<String> {
+    db.presence()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.vehicle_id)
+        .collect()
+}
+
+#[test]
+fn record_stamps_the_envelope_and_numbers_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    let mut db = Db::open(&path, ident()).unwrap();
+    let first = db
+        .record(vec![alert(), alert()], now(), Clock::Unsynced)
+        .unwrap();
+    assert_eq!(seqs(&first), [1, 2]);
+    let e = &first[0];
+    assert_eq!(
+        (e.v, e.site.as_str(), e.lot.as_str(), e.gate.as_str()),
+        (1, "b1", "main", "entry-1")
+    );
+    assert_eq!((e.at, e.clock), (now(), Clock::Unsynced));
+    assert_eq!(e.body, alert());
+    assert!(e.event_id.parse::<ulid::Ulid>().is_ok(), "{}", e.event_id);
+    assert_ne!(first[0].event_id, first[1].event_id);
+    drop(db);
+
+    let mut db = Db::open(&path, ident()).unwrap();
+    let later = db.record(vec![alert()], now(), Clock::Synced).unwrap();
+    assert_eq!(seqs(&later), [3]);
+    let all = db.events_range(1, 3).unwrap();
+    assert_eq!(seqs(&all), [1, 2, 3]);
+    assert_eq!(all[..2], first[..]);
+}
+
+#[test]
+fn the_journal_keeps_the_exact_json() {
+    let mut db = mem();
+    let e = record(&mut db, check_in(passage("v-1", Standard)));
+    let stored: String = db
+        .conn
+        .query_row("SELECT json FROM events WHERE gate_seq = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, serde_json::to_string(&e).unwrap());
+    // What the outbox hands back serialises to the same bytes: replays are identical.
+    let out = db.outbox(1).unwrap();
+    assert_eq!(serde_json::to_string(&out[0]).unwrap(), stored);
+}
+
+#[test]
+fn the_outbox_is_in_seq_order_until_delivered() {
+    let mut db = mem();
+    db.record(vec![alert(), alert(), alert()], now(), Clock::Synced)
+        .unwrap();
+    assert_eq!(seqs(&db.outbox(10).unwrap()), [1, 2, 3]);
+    assert_eq!(seqs(&db.outbox(2).unwrap()), [1, 2]);
+    assert_eq!(db.outbox_depth().unwrap(), 3);
+
+    db.mark_delivered(2).unwrap();
+    db.mark_delivered(2).unwrap();
+    assert_eq!(seqs(&db.outbox(10).unwrap()), [1, 3]);
+    assert_eq!(db.outbox_depth().unwrap(), 2);
+    // Delivered events stay in the journal.
+    assert_eq!(seqs(&db.events(10).unwrap()), [3, 2, 1]);
+    assert_eq!(seqs(&db.events(1).unwrap()), [3]);
+    assert_eq!(seqs(&db.events_range(2, 9).unwrap()), [2, 3]);
+}
+
+#[test]
+fn check_in_and_check_out_move_presence() {
+    let mut db = mem();
+    let mut p = passage("v-1", Standard);
+    p.reservation_id = Some("r-1".into());
+    p.spot_id = Some("B1-042".into());
+    p.ev = true;
+    let e = record(&mut db, check_in(p.clone()));
+    assert_eq!(
+        db.presence().unwrap(),
+        [Presence {
+            vehicle_id: "v-1".into(),
+            user_id: "u-1".into(),
+            class: Standard,
+            ada: false,
+            ev: true,
+            since: now(),
+            reservation_id: Some("r-1".into()),
+            spot_id: Some("B1-042".into()),
+            plan: PlanKind::Monthly,
+            event_id: e.event_id,
+        }]
+    );
+    record(&mut db, check_out(p));
+    assert!(db.presence().unwrap().is_empty());
+}
+
+#[test]
+fn a_void_undoes_a_check_in() {
+    let mut db = mem();
+    record(&mut db, check_in(passage("v-1", Standard)));
+    let second = record(&mut db, check_in(passage("v-2", Standard)));
+    record(&mut db, void(&second.event_id));
+    assert_eq!(vehicles_inside(&db), ["v-1"]);
+    // Voiding again changes nothing (and counts nothing twice).
+    record(&mut db, void(&second.event_id));
+    let (entered, _) = db.counters().unwrap();
+    assert_eq!(entered[&Standard], 1);
+}
+
+#[test]
+fn a_void_of_a_repeated_check_in_restores_the_first() {
+    let mut db = mem();
+    let first = record(&mut db, check_in(passage("v-1", Standard)));
+    let again = record(&mut db, check_in(passage("v-1", Standard)));
+    assert_eq!(db.presence().unwrap()[0].event_id, again.event_id);
+    record(&mut db, void(&again.event_id));
+    assert_eq!(db.presence().unwrap()[0].event_id, first.event_id);
+}
+
+#[test]
+fn a_void_undoes_a_check_out() {
+    let mut db = mem();
+    let entry = record(&mut db, check_in(passage("v-1", Standard)));
+    let before = db.presence().unwrap();
+    let exit = record(&mut db, check_out(passage("v-1", Standard)));
+    assert!(db.presence().unwrap().is_empty());
+    record(&mut db, void(&exit.event_id));
+    assert_eq!(db.presence().unwrap(), before);
+    assert_eq!(db.presence().unwrap()[0].event_id, entry.event_id);
+}
+
+#[test]
+fn counters_count_passages_per_class_without_voided_ones() {
+    let mut db = mem();
+    record(&mut db, check_in(passage("v-1", Standard)));
+    record(&mut db, check_in(passage("v-2", Standard)));
+    record(&mut db, check_out(passage("v-1", Standard)));
+    let turned_away = record(&mut db, check_in(passage("v-3", Compact)));
+    record(&mut db, void(&turned_away.event_id));
+    let exit = record(&mut db, check_out(passage("v-2", Standard)));
+    record(&mut db, void(&exit.event_id));
+    // An unidentified vehicle let out counts as the class it entered as.
+    let mut unknown = passage("v-2", Standard);
+    unknown.vehicle_class = None;
+    record(&mut db, check_out(unknown));
+    record(&mut db, alert());
+
+    let (entered, exited) = db.counters().unwrap();
+    assert_eq!(entered, BTreeMap::from([(Compact, 0), (Standard, 2)]));
+    assert_eq!(exited, BTreeMap::from([(Standard, 2)]));
+}
+
+#[test]
+fn sibling_events_apply_once_and_do_not_count_here() {
+    let mut db = mem();
+    let mut exit_gate = Db::open_in_memory(sibling("exit-1")).unwrap();
+    let theirs = record(&mut exit_gate, check_in(passage("v-9", Standard)));
+    assert!(db.apply_remote(&theirs).unwrap());
+    assert!(!db.apply_remote(&theirs).unwrap(), "second delivery");
+    assert_eq!(vehicles_inside(&db), ["v-9"]);
+
+    // Our own event, echoed back by the broker, was applied when recorded.
+    let ours = record(&mut db, check_in(passage("v-1", Standard)));
+    assert!(!db.apply_remote(&ours).unwrap());
+    assert_eq!(vehicles_inside(&db).len(), 2);
+
+    let their_void = record(&mut exit_gate, void(&theirs.event_id));
+    assert!(db.apply_remote(&their_void).unwrap());
+    assert_eq!(vehicles_inside(&db), ["v-1"]);
+
+    // Another lot's events are not ours to apply.
+    let mut elsewhere = Db::open_in_memory(Ident {
+        lot: "annex".into(),
+        ..ident()
+    })
+    .unwrap();
+    let far = record(&mut elsewhere, check_in(passage("v-7", Standard)));
+    assert!(!db.apply_remote(&far).unwrap());
+    assert_eq!(vehicles_inside(&db), ["v-1"]);
+
+    let (entered, _) = db.counters().unwrap();
+    assert_eq!(entered, BTreeMap::from([(Standard, 1)]));
+}

@@ -1,0 +1,101 @@
+use rusqlite::Connection;
+
+use super::super::schema::{MIGRATIONS, migrate_to};
+use super::super::{Db, StoreError};
+use super::*;
+use crate::contract::{Clock, Kind};
+
+fn user_version(db: &Db) -> i64 {
+    db.conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_file_db_is_wal_with_full_sync_and_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    // The parent directory does not exist yet: open creates it.
+    let path = dir.path().join("state/gate.db");
+    let db = Db::open(&path, ident()).unwrap();
+    let mode: String = db
+        .conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    let sync: i64 = db
+        .conn
+        .pragma_query_value(None, "synchronous", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 2, "synchronous=FULL");
+    assert_eq!(user_version(&db), MIGRATIONS.len() as i64);
+}
+
+#[test]
+fn opening_twice_is_idempotent_and_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    let mut db = Db::open(&path, ident()).unwrap();
+    db.apply_batch(&batch(1, vec![up(Record::User(user("u-1")))]))
+        .unwrap();
+    drop(db);
+    let db = Db::open(&path, ident()).unwrap();
+    assert_eq!(user_version(&db), MIGRATIONS.len() as i64);
+    assert_eq!(db.replica_seq().unwrap(), 1);
+    assert_eq!(count(&db, "users"), 1);
+}
+
+#[test]
+fn an_old_version_upgrades_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    {
+        // A gate installed when the schema had only the replica (version 1).
+        let mut conn = Connection::open(&path).unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        conn.execute(
+            "INSERT INTO users (user_id, name, status) VALUES ('u-1', 'Old', 'active')",
+            [],
+        )
+        .unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+    }
+    let mut db = Db::open(&path, ident()).unwrap();
+    assert_eq!(user_version(&db), MIGRATIONS.len() as i64);
+    assert_eq!(count(&db, "users"), 1);
+    // The tables of later versions work.
+    let ev = db
+        .record(
+            vec![check_in(passage("v-1", VehicleClass::Standard))],
+            now(),
+            Clock::Synced,
+        )
+        .unwrap();
+    assert_eq!(ev[0].gate_seq, 1);
+    db.apply_batch(&batch(
+        1,
+        vec![Op::Delete {
+            kind: Kind::User,
+            key: "u-1".into(),
+        }],
+    ))
+    .unwrap();
+    assert_eq!(count(&db, "users"), 0);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    match Db::open(&path, ident()) {
+        Err(StoreError::TooNew { found: 99, known }) => assert_eq!(known, MIGRATIONS.len()),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("opened a database from the future"),
+    }
+}
