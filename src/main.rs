@@ -7,10 +7,13 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
 use parkgate::config::{self, Config};
+use parkgate::control;
+use parkgate::daemon::{self, Hardware};
 use parkgate::contract::{self, ChangeBatch};
 use parkgate::model::Timestamp;
 use parkgate::store::{Applied, Db, Ident};
 use parkgate::{availability, report};
+use parkgate_hal as hal;
 
 /// The daemon at one parking barrier, and the tools a technician uses on it.
 #[derive(Parser)]
@@ -36,6 +39,27 @@ enum Command {
         /// Load the demo replica (people, cards, plans) if the store is empty.
         #[arg(long)]
         demo_data: bool,
+        /// Run on a manual clock starting at this RFC 3339 time, moved only by
+        /// `parkgate sim advance` (simulated hardware only; for tests and demos).
+        #[arg(long, value_name = "START")]
+        manual_clock: Option<String>,
+    },
+    /// Play a scripted morning on simulated hardware with demo data.
+    Demo,
+    /// Ask the running daemon for its state (lane, occupancy, outbox, replica).
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the raw JSON answer.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drive the simulated hardware of a running daemon.
+    Sim {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(subcommand)]
+        command: SimCommand,
     },
     /// Check a config file: print each problem as file:line:col, or a summary.
     CheckConfig {
@@ -69,6 +93,40 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum SimCommand {
+    /// Set a loop or the barrier-up switch: `vehicle arming occupied`.
+    Vehicle {
+        /// arming, safety or barrier_up.
+        sensor: hal::Sensor,
+        /// clear, occupied or fault.
+        state: hal::SensorState,
+    },
+    /// Tap a card (UID in hex): `tap 04A1B2C3D4E5F6`.
+    Tap { card: String },
+    /// Tap a card that fails authentication.
+    TapAuthFailed { card: String },
+    /// A read that comes out garbled.
+    TapCorrupt,
+    /// Take the reader offline or bring it back.
+    Reader {
+        /// online or offline.
+        #[arg(value_parser = ["online", "offline"])]
+        state: String,
+    },
+    /// Whether the barrier-up switch follows the barrier (off: a stuck barrier).
+    BarrierFollows {
+        #[arg(action = clap::ArgAction::Set)]
+        value: bool,
+    },
+    /// The sim's sensors, barrier and last signal.
+    State,
+    /// Print every input and output of the sim as JSON lines until interrupted.
+    Watch,
+    /// Move a manual-clock daemon's time forward by MS milliseconds.
+    Advance { ms: i64 },
+}
+
+#[derive(Subcommand)]
 enum ReplicaCommand {
     /// Apply a change batch (contract JSON) from a file.
     Apply {
@@ -80,13 +138,15 @@ enum ReplicaCommand {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo tells its own story on stdout; only warnings go to the log there.
+    let default_level = if matches!(cli.command, Command::Demo) { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -98,7 +158,10 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run { config, demo_data } => run(&config.config, demo_data),
+        Command::Run { config, demo_data, manual_clock } => run(&config.config, demo_data, manual_clock.as_deref()),
+        Command::Demo => demo(),
+        Command::Status { config, json } => status(&config.config, json),
+        Command::Sim { config, command } => sim(&config.config, command),
         Command::CheckConfig { file } => check_config(&file),
         Command::Availability { config, at } => availability(&config.config, at.as_deref()),
         Command::Replica { command: ReplicaCommand::Apply { config, file } } => replica_apply(&config.config, &file),
@@ -183,11 +246,116 @@ fn events(config: &Path, limit: usize, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(config: &Path, demo_data: bool) -> Result<ExitCode> {
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
+fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<ExitCode> {
+    use parkgate::clock::{Clock, ManualClock};
+    use parkgate::config::Backend;
+
     let cfg = load(config)?;
+    let clock = match manual_clock {
+        Some(start) => {
+            anyhow::ensure!(cfg.hardware.backend == Backend::Sim, "--manual-clock needs the sim backend");
+            let start = chrono::DateTime::parse_from_rfc3339(start)
+                .with_context(|| format!("--manual-clock {start:?}: expected RFC 3339"))?;
+            Clock::Manual(std::sync::Arc::new(ManualClock::new(start)))
+        }
+        None => Clock::System(cfg.tz()),
+    };
     let mut db = open_db(&cfg)?;
     if demo_data && db.replica_seq()? == 0 {
-        db.apply_batch(&parkgate::demo::replica(&cfg.gate.lot, now()))?;
+        db.apply_batch(&parkgate::demo::replica(&cfg.gate.lot, clock.now()))?;
+        tracing::info!("demo replica loaded");
     }
-    anyhow::bail!("the lane is not wired yet")
+    let store = parkgate::store::Store::spawn(db);
+    runtime()?.block_on(async move {
+        let hw = match cfg.hardware.backend {
+            Backend::Sim => {
+                let parts = hal::sim::bind(&cfg.hardware.sim_socket)?;
+                tracing::info!(socket = %cfg.hardware.sim_socket.display(), "simulated hardware");
+                tokio::spawn(parts.server.run());
+                Hardware { reader: parts.reader, presence: parts.presence, barrier: parts.barrier, feedback: parts.feedback }
+            }
+            Backend::Pi => anyhow::bail!("the pi backend is not built yet; use backend = \"sim\""),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let listener = control::bind(&cfg.control.socket)?;
+        tokio::spawn(control::serve(listener, tx));
+        let socket = cfg.control.socket.clone();
+        let result = daemon::run(cfg, store, hw, clock, rx, true, shutdown_signal()).await;
+        let _ = std::fs::remove_file(&socket);
+        result?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+fn demo() -> Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    println!("parkgate demo: one lane of lot b1/main on simulated hardware, demo data, no broker.");
+    runtime()?.block_on(parkgate::demo::play(dir.path(), true))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(config: &Path, json: bool) -> Result<ExitCode> {
+    let cfg = load(config)?;
+    let reply = runtime()?.block_on(control::request(&cfg.control.socket, &serde_json::json!({"cmd": "status"})))?;
+    if reply["ok"] != true {
+        anyhow::bail!("the daemon refused: {}", reply["error"]);
+    }
+    let status = &reply["status"];
+    if json {
+        println!("{status}");
+    } else {
+        print!("{}", report::status(status));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sim(config: &Path, command: SimCommand) -> Result<ExitCode> {
+    use hal::sim::{SimClient, SimRequest};
+    let cfg = load(config)?;
+    let socket = cfg.hardware.sim_socket.clone();
+    let request = match command {
+        SimCommand::Vehicle { sensor, state } => SimRequest::Vehicle { sensor, state },
+        SimCommand::Tap { card } => SimRequest::Tap { card },
+        SimCommand::TapAuthFailed { card } => SimRequest::TapAuthFailed { card },
+        SimCommand::TapCorrupt => SimRequest::TapCorrupt,
+        SimCommand::Reader { state } => SimRequest::Reader { online: state == "online", reason: None },
+        SimCommand::BarrierFollows { value } => SimRequest::BarrierFollows { value },
+        SimCommand::State => SimRequest::State,
+        SimCommand::Watch => {
+            return runtime()?.block_on(async {
+                let mut watch = SimClient::connect(&socket).await?.watch().await?;
+                while let Some(line) = watch.next_line().await? {
+                    println!("{line}");
+                }
+                Ok(ExitCode::SUCCESS)
+            });
+        }
+        SimCommand::Advance { ms } => {
+            let reply = runtime()?
+                .block_on(control::request(&cfg.control.socket, &serde_json::json!({"cmd": "advance", "ms": ms})))?;
+            println!("{reply}");
+            return Ok(if reply["ok"] == true { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+    };
+    let reply = runtime()?.block_on(async { SimClient::connect(&socket).await?.request(&request).await })?;
+    println!("{reply}");
+    Ok(if reply["ok"] == true { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

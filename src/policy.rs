@@ -320,10 +320,7 @@ fn exit(facts: &Facts, ctx: &Context<'_>, now: Timestamp) -> Decision {
     );
     let display = match (inside.plan, charge.amount_minor) {
         (PlanKind::Daily, amount) if amount > 0 => {
-            format!(
-                "Goodbye {name} - fee {amount} {} (minor units)",
-                charge.currency
-            )
+            format!("Goodbye {name} - fee {}", crate::report::money(amount, &charge.currency))
         }
         _ => format!("Goodbye {name}"),
     };

@@ -168,6 +168,32 @@ pub fn availability(free: &BTreeMap<VehicleClass, Free>, at: &str) -> String {
     out
 }
 
+/// The daemon's status (the control socket's JSON) for a technician.
+pub fn status(s: &serde_json::Value) -> String {
+    let counts = |v: &serde_json::Value| match v.as_object() {
+        Some(m) if !m.is_empty() => m.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "),
+        _ => "none".into(),
+    };
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+    format!(
+        "gate      {}/{}/{} at {}\nlane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ\nreplica   seq {}\n",
+        text(&s["site"]),
+        text(&s["lot"]),
+        text(&s["gate"]),
+        text(&s["at"]),
+        text(&s["lane"]),
+        text(&s["barrier"]),
+        if s["lockdown"] == true { ", LOCKDOWN" } else { "" },
+        if s["fault"] == true { ", FAULT" } else { "" },
+        text(&s["reader"]),
+        counts(&s["occupancy"]),
+        counts(&s["entered"]),
+        counts(&s["exited"]),
+        s["outbox_depth"],
+        s["replica_seq"],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

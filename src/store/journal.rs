@@ -114,7 +114,9 @@ impl Db {
     }
 
     /// This gate's occupancy counters: vehicles `(entered, exited)` per class
-    /// through this gate, voided passages excluded.
+    /// through this gate. They only grow, as the contract's occupancy topic
+    /// wants: a voided check_in counts as an exit and a voided check_out as an
+    /// entry, so `entered - exited` stays exact.
     #[allow(clippy::type_complexity)]
     pub fn counters(
         &self,

@@ -180,3 +180,9 @@ impl Store {
             .map_err(|_| StoreError::Closed)
     }
 }
+
+impl From<&crate::config::Config> for Ident {
+    fn from(cfg: &crate::config::Config) -> Ident {
+        Ident { site: cfg.gate.site.clone(), lot: cfg.gate.lot.clone(), gate: cfg.gate.gate.clone() }
+    }
+}

@@ -196,19 +196,20 @@ fn void(conn: &Connection, related: &str) -> Result<(), StoreError> {
                     put_presence(conn, b)?;
                 }
             }
-            ENTERED
+            // Counters only grow (the contract): an entry undone is an exit.
+            EXITED
         }
         "check_out" => {
             if let (None, Some(b)) = (&current, &before) {
                 put_presence(conn, b)?;
             }
-            EXITED
+            ENTERED
         }
         // A void of a void undoes nothing: voids are not passages.
         _ => return Ok(()),
     };
     if let (true, Some(class)) = (own, class) {
-        bump(conn, direction, class, -1)?;
+        bump(conn, direction, class, 1)?;
     }
     Ok(())
 }
