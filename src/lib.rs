@@ -6,6 +6,7 @@
 pub mod availability;
 pub mod config;
 pub mod contract;
+pub mod lane;
 pub mod model;
 pub mod policy;
 pub mod store;
