@@ -1,7 +1,7 @@
 //! parkgate: the daemon at one parking barrier.
 //!
-//! Pure cores ([`policy`], [`tariff`], [`availability`]) decide; the
-//! [`store`] and the edges do I/O.
+//! Pure cores ([`policy`], [`lane`], [`tariff`], [`availability`]) decide;
+//! the [`store`], the [`daemon`] and the hardware edges do I/O.
 
 pub mod availability;
 pub mod clock;
@@ -10,8 +10,9 @@ pub mod contract;
 pub mod control;
 pub mod daemon;
 pub mod demo;
+pub mod lane;
 pub mod model;
 pub mod policy;
-pub mod store;
 pub mod report;
+pub mod store;
 pub mod tariff;

@@ -1,0 +1,236 @@
+//! The lane's vocabulary: what the daemon tells it ([`Input`]), what it asks
+//! the daemon to do ([`Action`]), and how it is configured and reported.
+//!
+//! These are the lane's own small types, not the hal crate's: the daemon maps
+//! between the two, so the state machine stays independent of the hardware.
+
+use std::collections::BTreeMap;
+
+use crate::config::LaneTimings;
+use crate::contract::EventBody;
+use crate::model::{Role, Timestamp, VehicleClass};
+use crate::policy::Decision;
+
+/// How long the barrier arm is assumed to take to come down when nothing
+/// reports it: a vehicle reaching the safety loop within this time after
+/// `Barrier(Down)` makes the lane raise the arm again.
+pub const DEFAULT_FALL_MS: u64 = 4000;
+
+/// One of the lane's binary sensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sensor {
+    /// The loop before the barrier: a vehicle is waiting to be let through.
+    Arming,
+    /// The loop under and just past the arm: the barrier must not come down on it.
+    Safety,
+    /// The optional limit switch that closes when the arm is fully up.
+    BarrierUp,
+}
+
+/// What a sensor reports. `Fault` counts as `Occupied` everywhere (a broken
+/// loop must never let the arm come down on a car).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SensorState {
+    Clear,
+    Occupied,
+    Fault,
+}
+
+impl SensorState {
+    /// Whether the sensor must be treated as "vehicle present" (or "arm up").
+    pub fn is_set(self) -> bool {
+        self != SensorState::Clear
+    }
+}
+
+/// The sensors as they read when the lane starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sensors {
+    /// The loop before the barrier.
+    pub arming: SensorState,
+    /// The loop under and just past the arm.
+    pub safety: SensorState,
+    /// `None`: the lane has no barrier-up switch, so the last command is
+    /// taken as the arm's position (a later `BarrierUp` input turns it on).
+    pub barrier_up: Option<SensorState>,
+}
+
+impl Default for Sensors {
+    fn default() -> Self {
+        Sensors {
+            arming: SensorState::Clear,
+            safety: SensorState::Clear,
+            barrier_up: None,
+        }
+    }
+}
+
+/// A verified command from HQ (signature, target and expiry already checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Let one vehicle through without a card.
+    Open,
+    /// Deny every credential (entries) until [`Command::Unlock`].
+    Lockdown,
+    /// End a lockdown.
+    Unlock,
+}
+
+/// Everything that can happen to a lane; fed to [`super::Lane::step`].
+// `Decided` is large, but an input is built once and moved once: boxing it
+// would only burden the daemon.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A sensor changed (repeats of the same state are harmless).
+    Sensor(Sensor, SensorState),
+    /// A card was read: its UID in upper-case hex.
+    Card(String),
+    /// The answer to [`Action::Decide`].
+    Decided(Decision),
+    /// The answer to the oldest unanswered [`Action::Record`]: the event ids
+    /// in the order of the Record's events, or why the transaction failed.
+    Committed(Result<Vec<String>, String>),
+    /// A verified HQ command.
+    Command(Command),
+    /// A timer fired (or a periodic tick): `now` says what time it is.
+    Tick,
+}
+
+/// Which way to drive the barrier arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BarrierCommand {
+    Up,
+    Down,
+}
+
+/// The colour of the lane's light.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Light {
+    Green,
+    Red,
+}
+
+/// What the driver sees and hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// Green: drive on; red: stop.
+    pub light: Light,
+    /// A short buzz, for refusals.
+    pub beep: bool,
+    /// The display line, e.g. "Welcome Alice - spot B1-042".
+    pub text: String,
+}
+
+/// What the lane asks the daemon to do, in order.
+///
+/// Every `Decide` is answered by exactly one [`Input::Decided`] and every
+/// `Record` by exactly one [`Input::Committed`], in the order they were asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Run `policy::decide` on this credential and answer [`Input::Decided`].
+    Decide(String),
+    /// Commit these events (journal + outbox) in one store transaction and
+    /// answer [`Input::Committed`] with their event ids in order. The lane
+    /// fills every `related_event_id` itself: alerts that follow a passage
+    /// or a refusal come in a later Record, once that event's id is known.
+    Record(Vec<EventBody>),
+    /// Drive the barrier arm.
+    Barrier(BarrierCommand),
+    /// Light, buzzer and display.
+    Show(Signal),
+    /// Send [`Input::Tick`] at this time. Replaces any earlier `WakeAt`; an
+    /// extra or late tick is harmless.
+    WakeAt(Timestamp),
+}
+
+/// How one lane is set up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaneConfig {
+    /// Entry, exit or both: what an HQ `Open` records and whether a refusal
+    /// must still let a vehicle out.
+    pub role: Role,
+    /// The config file's `[lane]` section.
+    pub timings: LaneTimings,
+    /// HQ's lockdown as persisted across restarts.
+    pub lockdown: bool,
+    /// Time the arm takes to come down; see [`DEFAULT_FALL_MS`].
+    pub fall_ms: u64,
+}
+
+impl LaneConfig {
+    /// A lane of `role` with `timings`, not locked down, default fall time.
+    pub fn new(role: Role, timings: LaneTimings) -> LaneConfig {
+        LaneConfig {
+            role,
+            timings,
+            lockdown: false,
+            fall_ms: DEFAULT_FALL_MS,
+        }
+    }
+}
+
+/// This lane's vehicle counters per class (only ever growing, as the
+/// contract's occupancy topic wants): a voided check_in counts as an exit and
+/// a voided check_out as an entry, so `entered - exited` stays exact and a
+/// sibling that keeps the highest counter seen never misses a correction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Committed check_ins, plus voided check_outs.
+    pub entered: BTreeMap<VehicleClass, u64>,
+    /// Committed check_outs, plus voided check_ins.
+    pub exited: BTreeMap<VehicleClass, u64>,
+}
+
+impl Counters {
+    /// Net vehicles per class (`entered - exited`), every class listed.
+    pub fn net(&self) -> BTreeMap<VehicleClass, i64> {
+        let get = |m: &BTreeMap<VehicleClass, u64>, c| m.get(&c).copied().unwrap_or(0) as i64;
+        VehicleClass::ALL
+            .into_iter()
+            .map(|c| (c, get(&self.entered, c) - get(&self.exited, c)))
+            .collect()
+    }
+}
+
+/// What the lane is doing, for the status topic and `parkgate status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Barrier down, waiting for a vehicle.
+    Idle,
+    /// Waiting for the policy's answer on a card.
+    Deciding,
+    /// Waiting for the store to commit a passage before raising the barrier.
+    Committing,
+    /// Barrier up for an authorised vehicle that has not passed yet.
+    Open,
+    /// The vehicle passed (or the arm reversed); waiting to lower the arm.
+    Closing,
+}
+
+impl Phase {
+    /// The status topic's `lane` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Deciding => "deciding",
+            Phase::Committing => "committing",
+            Phase::Open => "open",
+            Phase::Closing => "closing",
+        }
+    }
+}
+
+/// A snapshot of the lane for status reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaneStatus {
+    /// The status topic's `lane` field (see [`Phase::as_str`]).
+    pub phase: Phase,
+    /// The last command given to the arm.
+    pub barrier: BarrierCommand,
+    pub lockdown: bool,
+    /// A loop or the barrier switch is in a fault episode.
+    pub fault: bool,
+    /// Net vehicles per class through this lane (see [`Counters`]).
+    pub occupancy: BTreeMap<VehicleClass, i64>,
+}
