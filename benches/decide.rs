@@ -30,7 +30,11 @@ fn main() {
     let mut db = Db::open(&dir.path().join("bench.db"), Ident::from(&cfg)).unwrap();
     let t0 = Instant::now();
     populate(&mut db, now);
-    println!("populated {USERS} users, {} reservations, {INSIDE} inside in {:.1} s\n", PER_DAY as i64 * DAYS, t0.elapsed().as_secs_f64());
+    println!(
+        "populated {USERS} users, {} reservations, {INSIDE} inside in {:.1} s\n",
+        PER_DAY as i64 * DAYS,
+        t0.elapsed().as_secs_f64()
+    );
 
     // The cheapest store read there is: one meta row by primary key.
     let baseline = measure(|_| {
@@ -48,7 +52,9 @@ fn main() {
         tz: cfg.tz(),
     };
     let decide = measure(|i| {
-        let facts = db.facts(&card(i * 7919 % USERS), "main", now, 30, 60).unwrap();
+        let facts = db
+            .facts(&card(i * 7919 % USERS), "main", now, 30, 60)
+            .unwrap();
         black_box(policy::decide(&facts, &ctx, now));
     });
     let pure = {
@@ -65,7 +71,10 @@ fn main() {
         black_box(db.load_at("main", later, now, 30, 60).unwrap());
     });
 
-    println!("{:<44} {:>12} {:>12} {:>10}", "operation", "median µs", "p99 µs", "× baseline");
+    println!(
+        "{:<44} {:>12} {:>12} {:>10}",
+        "operation", "median µs", "p99 µs", "× baseline"
+    );
     for (name, (median, p99)) in [
         ("baseline: one-row read (replica_seq)", baseline),
         ("card read: store.facts + policy::decide", decide),
@@ -73,7 +82,10 @@ fn main() {
         ("availability now (load_at)", load_now),
         ("availability in 3 h (load_at)", load_later),
     ] {
-        println!("{name:<44} {median:>12.1} {p99:>12.1} {:>10.1}", median / baseline.0);
+        println!(
+            "{name:<44} {median:>12.1} {p99:>12.1} {:>10.1}",
+            median / baseline.0
+        );
     }
 }
 
@@ -113,17 +125,58 @@ fn populate(db: &mut Db, now: Timestamp) {
     let mut seq = 0;
     let mut apply = |db: &mut Db, ops: Vec<Op>| {
         seq += 1;
-        db.apply_batch(&ChangeBatch { v: VERSION, seq, at: now, ops }).unwrap();
+        db.apply_batch(&ChangeBatch {
+            v: VERSION,
+            seq,
+            at: now,
+            ops,
+        })
+        .unwrap();
     };
-    let classes = [VehicleClass::Standard, VehicleClass::Standard, VehicleClass::Standard, VehicleClass::Compact, VehicleClass::Motorcycle];
+    let classes = [
+        VehicleClass::Standard,
+        VehicleClass::Standard,
+        VehicleClass::Standard,
+        VehicleClass::Compact,
+        VehicleClass::Motorcycle,
+    ];
     let mut ops = Vec::new();
     for u in 0..USERS {
         let user_id = format!("u-{u}");
-        ops.push(Op::Upsert(Record::User(User { user_id: user_id.clone(), name: format!("User {u}"), company: None, status: UserStatus::Active })));
-        ops.push(Op::Upsert(Record::Card(Card { card: card(u), user_id: user_id.clone(), status: CardStatus::Active, valid_from: None, valid_until: None })));
-        ops.push(Op::Upsert(Record::Vehicle(Vehicle { vehicle_id: format!("v-{u}"), user_id: user_id.clone(), plate: None, class: classes[u % 5], ada: u % 50 == 0, ev: u % 20 == 0, primary: true })));
-        let kind = if u % 3 == 0 { PlanKind::Daily } else { PlanKind::Monthly };
-        ops.push(Op::Upsert(Record::Plan(Plan { user_id, kind, lots: vec!["main".into()], valid_until: None, status: PlanStatus::Paid })));
+        ops.push(Op::Upsert(Record::User(User {
+            user_id: user_id.clone(),
+            name: format!("User {u}"),
+            company: None,
+            status: UserStatus::Active,
+        })));
+        ops.push(Op::Upsert(Record::Card(Card {
+            card: card(u),
+            user_id: user_id.clone(),
+            status: CardStatus::Active,
+            valid_from: None,
+            valid_until: None,
+        })));
+        ops.push(Op::Upsert(Record::Vehicle(Vehicle {
+            vehicle_id: format!("v-{u}"),
+            user_id: user_id.clone(),
+            plate: None,
+            class: classes[u % 5],
+            ada: u % 50 == 0,
+            ev: u % 20 == 0,
+            primary: true,
+        })));
+        let kind = if u % 3 == 0 {
+            PlanKind::Daily
+        } else {
+            PlanKind::Monthly
+        };
+        ops.push(Op::Upsert(Record::Plan(Plan {
+            user_id,
+            kind,
+            lots: vec!["main".into()],
+            valid_until: None,
+            status: PlanStatus::Paid,
+        })));
     }
     apply(db, ops);
     // 10,000 reservations a day from 29 days ago to today, spread over 06:00-18:00.
@@ -132,7 +185,9 @@ fn populate(db: &mut Db, now: Timestamp) {
         let ops = (0..PER_DAY)
             .map(|r| {
                 let u = r % USERS;
-                let start = midnight + Duration::hours(6) + Duration::seconds((r as i64 * 43_200) / PER_DAY as i64);
+                let start = midnight
+                    + Duration::hours(6)
+                    + Duration::seconds((r as i64 * 43_200) / PER_DAY as i64);
                 Op::Upsert(Record::Reservation(Reservation {
                     reservation_id: format!("r-{day}-{r}"),
                     user_id: format!("u-{u}"),
@@ -142,7 +197,11 @@ fn populate(db: &mut Db, now: Timestamp) {
                     class: classes[u % 5],
                     start,
                     end: start + Duration::hours(2),
-                    status: if r % 10 == 0 { ReservationStatus::Cancelled } else { ReservationStatus::Booked },
+                    status: if r % 10 == 0 {
+                        ReservationStatus::Cancelled
+                    } else {
+                        ReservationStatus::Booked
+                    },
                 }))
             })
             .collect();
@@ -165,5 +224,6 @@ fn populate(db: &mut Db, now: Timestamp) {
             })
         })
         .collect();
-    db.record(inside, now - Duration::hours(1), Clock::Synced).unwrap();
+    db.record(inside, now - Duration::hours(1), Clock::Synced)
+        .unwrap();
 }

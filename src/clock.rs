@@ -53,7 +53,10 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: Timestamp) -> ManualClock {
-        ManualClock { now: Mutex::new(start), tx: watch::channel(start).0 }
+        ManualClock {
+            now: Mutex::new(start),
+            tx: watch::channel(start).0,
+        }
     }
 
     pub fn now(&self) -> Timestamp {

@@ -32,7 +32,10 @@ pub enum ControlRequest {
 pub enum ControlError {
     /// The socket could not be bound, connected, read or written.
     #[error("control socket {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The daemon answered with something that is not a reply line.
     #[error("control socket {path}: bad reply {line:?}")]
     BadReply { path: PathBuf, line: String },
@@ -40,7 +43,10 @@ pub enum ControlError {
 
 /// Binds the control socket, replacing a stale socket file left by a crash.
 pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
-    let io = |source| ControlError::Io { path: path.to_owned(), source };
+    let io = |source| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
@@ -92,7 +98,11 @@ async fn answer(line: &str, daemon: &mpsc::Sender<Request>) -> Value {
         }
         Ok(ControlRequest::Advance { ms }) => {
             let (tx, rx) = oneshot::channel();
-            if daemon.send(Request::Advance(chrono::TimeDelta::milliseconds(ms), tx)).await.is_err() {
+            if daemon
+                .send(Request::Advance(chrono::TimeDelta::milliseconds(ms), tx))
+                .await
+                .is_err()
+            {
                 return gone();
             }
             match rx.await {
@@ -106,12 +116,23 @@ async fn answer(line: &str, daemon: &mpsc::Sender<Request>) -> Value {
 
 /// Sends one request line and returns the daemon's reply.
 pub async fn request(path: &Path, request: &Value) -> Result<Value, ControlError> {
-    let io = |source| ControlError::Io { path: path.to_owned(), source };
+    let io = |source| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let stream = UnixStream::connect(path).await.map_err(io)?;
     let (read, mut write) = stream.into_split();
     let mut text = request.to_string();
     text.push('\n');
     write.write_all(text.as_bytes()).await.map_err(io)?;
-    let line = BufReader::new(read).lines().next_line().await.map_err(io)?.unwrap_or_default();
-    serde_json::from_str(&line).map_err(|_| ControlError::BadReply { path: path.to_owned(), line })
+    let line = BufReader::new(read)
+        .lines()
+        .next_line()
+        .await
+        .map_err(io)?
+        .unwrap_or_default();
+    serde_json::from_str(&line).map_err(|_| ControlError::BadReply {
+        path: path.to_owned(),
+        line,
+    })
 }

@@ -36,7 +36,10 @@ pub enum Request {
     /// Lane state, occupancy, outbox depth, replica seq.
     Status(oneshot::Sender<Result<Status, String>>),
     /// Move a manual clock forward (demo and tests); refused on the system clock.
-    Advance(chrono::TimeDelta, oneshot::Sender<Result<Timestamp, String>>),
+    Advance(
+        chrono::TimeDelta,
+        oneshot::Sender<Result<Timestamp, String>>,
+    ),
 }
 
 /// The answer to `parkgate status`.
@@ -114,10 +117,23 @@ where
             .fitted(hal::Sensor::BarrierUp)
             .then(|| sensor_state(hw.presence.current(hal::Sensor::BarrierUp))),
     };
-    let mut lane = Lane::new(LaneConfig::new(cfg.gate.role, cfg.lane.clone()), sensors, now);
+    let mut lane = Lane::new(
+        LaneConfig::new(cfg.gate.role, cfg.lane.clone()),
+        sensors,
+        now,
+    );
     let (entered, exited) = store.call(|db| db.counters()).await??;
     lane.seed_counters(Counters { entered, exited });
-    let mut gate = Gate { cfg, store, hw, clock, lane, wake: None, reader_online: true, print };
+    let mut gate = Gate {
+        cfg,
+        store,
+        hw,
+        clock,
+        lane,
+        wake: None,
+        reader_online: true,
+        print,
+    };
     tracing::info!(gate = %gate.cfg.gate.gate, role = ?gate.cfg.gate.role, "gate running");
     gate.feed(Input::Tick).await?;
 
@@ -165,8 +181,12 @@ where
             let now = self.clock.now();
             for action in self.lane.step(input, now) {
                 match action {
-                    Action::Decide(card) => inputs.push_back(Input::Decided(self.decide(card, now).await?)),
-                    Action::Record(bodies) => inputs.push_back(Input::Committed(self.record(bodies, now).await?)),
+                    Action::Decide(card) => {
+                        inputs.push_back(Input::Decided(self.decide(card, now).await?))
+                    }
+                    Action::Record(bodies) => {
+                        inputs.push_back(Input::Committed(self.record(bodies, now).await?))
+                    }
                     Action::Barrier(cmd) => self.barrier(cmd, now).await?,
                     Action::Show(signal) => self.show(&signal).await,
                     Action::WakeAt(at) => self.wake = Some(at),
@@ -177,17 +197,32 @@ where
     }
 
     async fn decide(&mut self, card: String, now: Timestamp) -> Result<Decision, DaemonError> {
-        let (lot, early, late) =
-            (self.cfg.gate.lot.clone(), self.cfg.access.early_grace_min, self.cfg.access.late_grace_min);
+        let (lot, early, late) = (
+            self.cfg.gate.lot.clone(),
+            self.cfg.access.early_grace_min,
+            self.cfg.access.late_grace_min,
+        );
         let credential = card.clone();
-        let facts = match self.store.call(move |db| db.facts(&credential, &lot, now, early, late)).await? {
+        let facts = match self
+            .store
+            .call(move |db| db.facts(&credential, &lot, now, early, late))
+            .await?
+        {
             Ok(facts) => facts,
             Err(e) => {
                 // Decide on what we know (nothing): an exit still opens, an entry is refused.
                 tracing::error!(error = %e, "reading facts failed");
-                self.alert(AlertKind::StorageFault, Severity::Critical, format!("Reading the store failed: {e}."), now)
-                    .await?;
-                Facts { credential: card, ..Facts::default() }
+                self.alert(
+                    AlertKind::StorageFault,
+                    Severity::Critical,
+                    format!("Reading the store failed: {e}."),
+                    now,
+                )
+                .await?;
+                Facts {
+                    credential: card,
+                    ..Facts::default()
+                }
             }
         };
         let ctx = Context {
@@ -206,9 +241,17 @@ where
 
     /// Commits events in one transaction; a store error is the lane's to
     /// handle (an entry stays closed, an exit opens anyway).
-    async fn record(&mut self, bodies: Vec<EventBody>, now: Timestamp) -> Result<Result<Vec<String>, String>, DaemonError> {
+    async fn record(
+        &mut self,
+        bodies: Vec<EventBody>,
+        now: Timestamp,
+    ) -> Result<Result<Vec<String>, String>, DaemonError> {
         let clock = crate::contract::Clock::Synced;
-        match self.store.call(move |db| db.record(bodies, now, clock)).await? {
+        match self
+            .store
+            .call(move |db| db.record(bodies, now, clock))
+            .await?
+        {
             Ok(events) => {
                 self.printed(&events);
                 Ok(Ok(events.into_iter().map(|e| e.event_id).collect()))
@@ -221,15 +264,32 @@ where
     }
 
     /// Records events the daemon itself notices (reader health, store faults).
-    async fn record_own(&mut self, bodies: Vec<EventBody>, now: Timestamp) -> Result<(), DaemonError> {
+    async fn record_own(
+        &mut self,
+        bodies: Vec<EventBody>,
+        now: Timestamp,
+    ) -> Result<(), DaemonError> {
         if let Err(e) = self.record(bodies, now).await? {
             tracing::error!(error = %e, "an alert could not be recorded");
         }
         Ok(())
     }
 
-    async fn alert(&mut self, kind: AlertKind, severity: Severity, message: String, now: Timestamp) -> Result<(), DaemonError> {
-        let alert = Alert { alert: kind, severity, message, card: None, user_id: None, related_event_id: None };
+    async fn alert(
+        &mut self,
+        kind: AlertKind,
+        severity: Severity,
+        message: String,
+        now: Timestamp,
+    ) -> Result<(), DaemonError> {
+        let alert = Alert {
+            alert: kind,
+            severity,
+            message,
+            card: None,
+            user_id: None,
+            related_event_id: None,
+        };
         self.record_own(vec![EventBody::Alert(alert)], now).await
     }
 
@@ -241,7 +301,11 @@ where
         }
     }
 
-    async fn barrier(&mut self, cmd: lane::BarrierCommand, now: Timestamp) -> Result<(), DaemonError> {
+    async fn barrier(
+        &mut self,
+        cmd: lane::BarrierCommand,
+        now: Timestamp,
+    ) -> Result<(), DaemonError> {
         let hal_cmd = match cmd {
             lane::BarrierCommand::Up => hal::BarrierCommand::Up,
             lane::BarrierCommand::Down => hal::BarrierCommand::Down,
@@ -249,7 +313,8 @@ where
         if let Err(e) = self.hw.barrier.command(hal_cmd).await {
             tracing::error!(error = %e, ?cmd, "barrier output failed");
             let message = format!("The barrier did not take the {cmd:?} command: {e}.");
-            self.alert(AlertKind::BarrierFault, Severity::Critical, message, now).await?;
+            self.alert(AlertKind::BarrierFault, Severity::Critical, message, now)
+                .await?;
         }
         Ok(())
     }
@@ -260,7 +325,11 @@ where
                 lane::Light::Green => hal::Light::Green,
                 lane::Light::Red => hal::Light::Red,
             },
-            buzzer: if signal.beep { hal::Buzz::Short } else { hal::Buzz::None },
+            buzzer: if signal.beep {
+                hal::Buzz::Short
+            } else {
+                hal::Buzz::None
+            },
             text: Some(signal.text.clone()),
         };
         if let Err(e) = self.hw.feedback.show(&signal).await {
@@ -283,28 +352,48 @@ where
                 let alert = Alert {
                     alert: AlertKind::WrongCard,
                     severity: Severity::Warning,
-                    message: format!("Card {card} failed authentication (cloned or damaged card?)."),
+                    message: format!(
+                        "Card {card} failed authentication (cloned or damaged card?)."
+                    ),
                     card: Some(card),
                     user_id: None,
                     related_event_id: None,
                 };
-                self.record_own(vec![EventBody::Denied(denied), EventBody::Alert(alert)], now).await?;
-                self.show(&lane::Signal { light: lane::Light::Red, beep: true, text: "Card not valid - call security".into() })
-                    .await;
+                self.record_own(
+                    vec![EventBody::Denied(denied), EventBody::Alert(alert)],
+                    now,
+                )
+                .await?;
+                self.show(&lane::Signal {
+                    light: lane::Light::Red,
+                    beep: true,
+                    text: "Card not valid - call security".into(),
+                })
+                .await;
             }
             hal::ReaderEvent::Misread => {
-                self.show(&lane::Signal { light: lane::Light::Red, beep: true, text: "Please tap your card again".into() })
-                    .await;
+                self.show(&lane::Signal {
+                    light: lane::Light::Red,
+                    beep: true,
+                    text: "Please tap your card again".into(),
+                })
+                .await;
             }
             hal::ReaderEvent::Health(hal::ReaderHealth::Offline(why)) if self.reader_online => {
                 self.reader_online = false;
                 let message = format!("The card reader went offline: {why}.");
-                self.alert(AlertKind::ReaderOffline, Severity::Critical, message, now).await?;
+                self.alert(AlertKind::ReaderOffline, Severity::Critical, message, now)
+                    .await?;
             }
             hal::ReaderEvent::Health(hal::ReaderHealth::Ok) if !self.reader_online => {
                 self.reader_online = true;
-                self.alert(AlertKind::ReaderOnline, Severity::Info, "The card reader is back online.".into(), now)
-                    .await?;
+                self.alert(
+                    AlertKind::ReaderOnline,
+                    Severity::Info,
+                    "The card reader is back online.".into(),
+                    now,
+                )
+                .await?;
             }
             hal::ReaderEvent::Health(_) => {}
         }
@@ -319,7 +408,10 @@ where
             Request::Advance(by, reply) => {
                 let result = match &self.clock {
                     Clock::Manual(m) => Ok(m.advance(by)),
-                    Clock::System(_) => Err("the daemon runs on the system clock; only a manual clock can be advanced".into()),
+                    Clock::System(_) => Err(
+                        "the daemon runs on the system clock; only a manual clock can be advanced"
+                            .into(),
+                    ),
                 };
                 let _ = reply.send(result);
             }

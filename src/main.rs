@@ -7,9 +7,9 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
 use parkgate::config::{self, Config};
+use parkgate::contract::{self, ChangeBatch};
 use parkgate::control;
 use parkgate::daemon::{self, Hardware};
-use parkgate::contract::{self, ChangeBatch};
 use parkgate::model::Timestamp;
 use parkgate::store::{Applied, Db, Ident};
 use parkgate::{availability, report};
@@ -26,7 +26,12 @@ struct Cli {
 #[derive(Args, Clone)]
 struct ConfigArg {
     /// The gate's config file.
-    #[arg(long, short, env = "PARKGATE_CONFIG", default_value = "/etc/parkgate/gate.toml")]
+    #[arg(
+        long,
+        short,
+        env = "PARKGATE_CONFIG",
+        default_value = "/etc/parkgate/gate.toml"
+    )]
     config: PathBuf,
 }
 
@@ -140,10 +145,15 @@ enum ReplicaCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo tells its own story on stdout; only warnings go to the log there.
-    let default_level = if matches!(cli.command, Command::Demo) { "warn" } else { "info" };
+    let default_level = if matches!(cli.command, Command::Demo) {
+        "warn"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_level.into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -158,14 +168,24 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Run { config, demo_data, manual_clock } => run(&config.config, demo_data, manual_clock.as_deref()),
+        Command::Run {
+            config,
+            demo_data,
+            manual_clock,
+        } => run(&config.config, demo_data, manual_clock.as_deref()),
         Command::Demo => demo(),
         Command::Status { config, json } => status(&config.config, json),
         Command::Sim { config, command } => sim(&config.config, command),
         Command::CheckConfig { file } => check_config(&file),
         Command::Availability { config, at } => availability(&config.config, at.as_deref()),
-        Command::Replica { command: ReplicaCommand::Apply { config, file } } => replica_apply(&config.config, &file),
-        Command::Events { config, limit, json } => events(&config.config, limit, json),
+        Command::Replica {
+            command: ReplicaCommand::Apply { config, file },
+        } => replica_apply(&config.config, &file),
+        Command::Events {
+            config,
+            limit,
+            json,
+        } => events(&config.config, limit, json),
     }
 }
 
@@ -179,7 +199,8 @@ fn load(path: &Path) -> Result<Config> {
 
 fn open_db(cfg: &Config) -> Result<Db> {
     let path = &cfg.store.path;
-    Db::open(path, Ident::from(cfg)).with_context(|| format!("opening the store {}", path.display()))
+    Db::open(path, Ident::from(cfg))
+        .with_context(|| format!("opening the store {}", path.display()))
 }
 
 fn check_config(file: &Path) -> Result<ExitCode> {
@@ -199,22 +220,32 @@ fn availability(config: &Path, at: Option<&str>) -> Result<ExitCode> {
     let cfg = load(config)?;
     let now = now();
     let at = match at {
-        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
-            .with_context(|| format!("--at {s:?}: expected RFC 3339, e.g. 2026-11-22T14:00:00+07:00"))?,
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s).with_context(|| {
+            format!("--at {s:?}: expected RFC 3339, e.g. 2026-11-22T14:00:00+07:00")
+        })?,
         None => now,
     };
     let db = open_db(&cfg)?;
-    let load = db.load_at(&cfg.gate.lot, at, now, cfg.access.early_grace_min, cfg.access.late_grace_min)?;
+    let load = db.load_at(
+        &cfg.gate.lot,
+        at,
+        now,
+        cfg.access.early_grace_min,
+        cfg.access.late_grace_min,
+    )?;
     let free = availability::free(&cfg.capacity, &load);
-    print!("{}", report::availability(&free, &report::local(at, cfg.tz())));
+    print!(
+        "{}",
+        report::availability(&free, &report::local(at, cfg.tz()))
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn replica_apply(config: &Path, file: &Path) -> Result<ExitCode> {
     let cfg = load(config)?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let batch: ChangeBatch =
-        contract::parse(&bytes).with_context(|| format!("{}: not a valid change batch", file.display()))?;
+    let batch: ChangeBatch = contract::parse(&bytes)
+        .with_context(|| format!("{}: not a valid change batch", file.display()))?;
     let mut db = open_db(&cfg)?;
     match db.apply_batch(&batch)? {
         Applied::Applied { seq } => {
@@ -226,7 +257,10 @@ fn replica_apply(config: &Path, file: &Path) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Applied::Gap { have, got } => {
-            println!("gap: the replica is at seq {have}, batch {got} needs {}; nothing applied", have + 1);
+            println!(
+                "gap: the replica is at seq {have}, batch {got} needs {}; nothing applied",
+                have + 1
+            );
             Ok(ExitCode::FAILURE)
         }
     }
@@ -247,7 +281,10 @@ fn events(config: &Path, limit: usize, json: bool) -> Result<ExitCode> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
 fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<ExitCode> {
@@ -257,7 +294,10 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
     let cfg = load(config)?;
     let clock = match manual_clock {
         Some(start) => {
-            anyhow::ensure!(cfg.hardware.backend == Backend::Sim, "--manual-clock needs the sim backend");
+            anyhow::ensure!(
+                cfg.hardware.backend == Backend::Sim,
+                "--manual-clock needs the sim backend"
+            );
             let start = chrono::DateTime::parse_from_rfc3339(start)
                 .with_context(|| format!("--manual-clock {start:?}: expected RFC 3339"))?;
             Clock::Manual(std::sync::Arc::new(ManualClock::new(start)))
@@ -276,7 +316,12 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
                 let parts = hal::sim::bind(&cfg.hardware.sim_socket)?;
                 tracing::info!(socket = %cfg.hardware.sim_socket.display(), "simulated hardware");
                 tokio::spawn(parts.server.run());
-                Hardware { reader: parts.reader, presence: parts.presence, barrier: parts.barrier, feedback: parts.feedback }
+                Hardware {
+                    reader: parts.reader,
+                    presence: parts.presence,
+                    barrier: parts.barrier,
+                    feedback: parts.feedback,
+                }
             }
             Backend::Pi => anyhow::bail!("the pi backend is not built yet; use backend = \"sim\""),
         };
@@ -294,7 +339,10 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
 /// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
@@ -314,7 +362,10 @@ fn demo() -> Result<ExitCode> {
 
 fn status(config: &Path, json: bool) -> Result<ExitCode> {
     let cfg = load(config)?;
-    let reply = runtime()?.block_on(control::request(&cfg.control.socket, &serde_json::json!({"cmd": "status"})))?;
+    let reply = runtime()?.block_on(control::request(
+        &cfg.control.socket,
+        &serde_json::json!({"cmd": "status"}),
+    ))?;
     if reply["ok"] != true {
         anyhow::bail!("the daemon refused: {}", reply["error"]);
     }
@@ -336,7 +387,10 @@ fn sim(config: &Path, command: SimCommand) -> Result<ExitCode> {
         SimCommand::Tap { card } => SimRequest::Tap { card },
         SimCommand::TapAuthFailed { card } => SimRequest::TapAuthFailed { card },
         SimCommand::TapCorrupt => SimRequest::TapCorrupt,
-        SimCommand::Reader { state } => SimRequest::Reader { online: state == "online", reason: None },
+        SimCommand::Reader { state } => SimRequest::Reader {
+            online: state == "online",
+            reason: None,
+        },
         SimCommand::BarrierFollows { value } => SimRequest::BarrierFollows { value },
         SimCommand::State => SimRequest::State,
         SimCommand::Watch => {
@@ -349,13 +403,24 @@ fn sim(config: &Path, command: SimCommand) -> Result<ExitCode> {
             });
         }
         SimCommand::Advance { ms } => {
-            let reply = runtime()?
-                .block_on(control::request(&cfg.control.socket, &serde_json::json!({"cmd": "advance", "ms": ms})))?;
+            let reply = runtime()?.block_on(control::request(
+                &cfg.control.socket,
+                &serde_json::json!({"cmd": "advance", "ms": ms}),
+            ))?;
             println!("{reply}");
-            return Ok(if reply["ok"] == true { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            return Ok(if reply["ok"] == true {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
     };
-    let reply = runtime()?.block_on(async { SimClient::connect(&socket).await?.request(&request).await })?;
+    let reply = runtime()?
+        .block_on(async { SimClient::connect(&socket).await?.request(&request).await })?;
     println!("{reply}");
-    Ok(if reply["ok"] == true { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if reply["ok"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -320,7 +320,10 @@ fn exit(facts: &Facts, ctx: &Context<'_>, now: Timestamp) -> Decision {
     );
     let display = match (inside.plan, charge.amount_minor) {
         (PlanKind::Daily, amount) if amount > 0 => {
-            format!("Goodbye {name} - fee {}", crate::report::money(amount, &charge.currency))
+            format!(
+                "Goodbye {name} - fee {}",
+                crate::report::money(amount, &charge.currency)
+            )
         }
         _ => format!("Goodbye {name}"),
     };
@@ -393,13 +396,14 @@ fn is_due(r: &Reservation, ctx: &Context<'_>, now: Timestamp) -> bool {
 /// user's only one.
 fn pick_vehicle<'f>(facts: &'f Facts, reservation: Option<&Reservation>) -> Option<&'f Vehicle> {
     let by_id = |id: &str| facts.vehicles.iter().find(|v| v.vehicle_id == id);
+    let only = match facts.vehicles.as_slice() {
+        [only] => Some(only),
+        _ => None,
+    };
     reservation
         .and_then(|r| by_id(&r.vehicle_id))
         .or_else(|| facts.vehicles.iter().find(|v| v.primary))
-        .or_else(|| match facts.vehicles.as_slice() {
-            [only] => Some(only),
-            _ => None,
-        })
+        .or(only)
 }
 
 fn alert(kind: AlertKind, severity: Severity, message: String, facts: &Facts) -> Alert {

@@ -13,7 +13,9 @@ use crate::model::{Timestamp, VehicleClass};
 
 /// A timestamp in the lot's zone, to the second.
 pub fn local(at: Timestamp, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+    at.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// `minor` units of `currency` in major units with thousands separators,
@@ -86,7 +88,13 @@ pub fn event_line(e: &Event, tz: Tz) -> String {
             let mut d = passage_details(&c.passage);
             match (c.check_in_at, c.duration_s) {
                 (Some(t), Some(s)) => {
-                    let _ = write!(d, ", in {} out {} ({})", local(t, tz), local(e.at, tz), duration(s));
+                    let _ = write!(
+                        d,
+                        ", in {} out {} ({})",
+                        local(t, tz),
+                        local(e.at, tz),
+                        duration(s)
+                    );
                 }
                 _ => d.push_str(", entry not seen"),
             }
@@ -110,7 +118,9 @@ pub fn event_line(e: &Event, tz: Tz) -> String {
             a.user_id.clone().unwrap_or_else(|| "-".into()),
             format!("{} ({}): {}", name(&a.alert), name(&a.severity), a.message),
         ),
-        EventBody::Void { related_event_id } => (None, "-".into(), format!("voids {related_event_id}")),
+        EventBody::Void { related_event_id } => {
+            (None, "-".into(), format!("voids {related_event_id}"))
+        }
     };
     format!(
         "{:>6}  {:<19}  {:<9}  {:<20}  {:<24}  {}",
@@ -161,9 +171,20 @@ fn passage_details(p: &Passage) -> String {
 
 /// Free spots per class, as a small table.
 pub fn availability(free: &BTreeMap<VehicleClass, Free>, at: &str) -> String {
-    let mut out = format!("Free spots at {at}\n{:<11} {:>6} {:>8} {:>4} {:>4}\n", "CLASS", "FREE", "GENERAL", "ADA", "EV");
+    let mut out = format!(
+        "Free spots at {at}\n{:<11} {:>6} {:>8} {:>4} {:>4}\n",
+        "CLASS", "FREE", "GENERAL", "ADA", "EV"
+    );
     for (class, f) in free {
-        let _ = writeln!(out, "{:<11} {:>6} {:>8} {:>4} {:>4}", class.as_str(), f.total(), f.general, f.ada, f.ev);
+        let _ = writeln!(
+            out,
+            "{:<11} {:>6} {:>8} {:>4} {:>4}",
+            class.as_str(),
+            f.total(),
+            f.general,
+            f.ada,
+            f.ev
+        );
     }
     out
 }
@@ -171,10 +192,18 @@ pub fn availability(free: &BTreeMap<VehicleClass, Free>, at: &str) -> String {
 /// The daemon's status (the control socket's JSON) for a technician.
 pub fn status(s: &serde_json::Value) -> String {
     let counts = |v: &serde_json::Value| match v.as_object() {
-        Some(m) if !m.is_empty() => m.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "),
+        Some(m) if !m.is_empty() => m
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         _ => "none".into(),
     };
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+    let text = |v: &serde_json::Value| {
+        v.as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string())
+    };
     format!(
         "gate      {}/{}/{} at {}\nlane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ\nreplica   seq {}\n",
         text(&s["site"]),
@@ -183,7 +212,11 @@ pub fn status(s: &serde_json::Value) -> String {
         text(&s["at"]),
         text(&s["lane"]),
         text(&s["barrier"]),
-        if s["lockdown"] == true { ", LOCKDOWN" } else { "" },
+        if s["lockdown"] == true {
+            ", LOCKDOWN"
+        } else {
+            ""
+        },
         if s["fault"] == true { ", FAULT" } else { "" },
         text(&s["reader"]),
         counts(&s["occupancy"]),

@@ -65,10 +65,34 @@ pub fn replica(lot: &str, now: Timestamp) -> ChangeBatch {
         Record::Card(card(cards::BOB, "u-bob", CardStatus::Active)),
         Record::Card(card(cards::CAROL_REVOKED, "u-carol", CardStatus::Revoked)),
         Record::Card(card(cards::DAN, "u-dan", CardStatus::Active)),
-        Record::Vehicle(vehicle("v-alice", "u-alice", "51F-123.45", VehicleClass::Standard, true)),
-        Record::Vehicle(vehicle("v-bob", "u-bob", "51G-678.90", VehicleClass::Compact, false)),
-        Record::Vehicle(vehicle("v-carol", "u-carol", "30A-111.22", VehicleClass::Standard, false)),
-        Record::Vehicle(vehicle("v-dan", "u-dan", "59X1-234.56", VehicleClass::Motorcycle, false)),
+        Record::Vehicle(vehicle(
+            "v-alice",
+            "u-alice",
+            "51F-123.45",
+            VehicleClass::Standard,
+            true,
+        )),
+        Record::Vehicle(vehicle(
+            "v-bob",
+            "u-bob",
+            "51G-678.90",
+            VehicleClass::Compact,
+            false,
+        )),
+        Record::Vehicle(vehicle(
+            "v-carol",
+            "u-carol",
+            "30A-111.22",
+            VehicleClass::Standard,
+            false,
+        )),
+        Record::Vehicle(vehicle(
+            "v-dan",
+            "u-dan",
+            "59X1-234.56",
+            VehicleClass::Motorcycle,
+            false,
+        )),
         Record::Plan(plan("u-alice", PlanKind::Monthly)),
         Record::Plan(plan("u-bob", PlanKind::Daily)),
         Record::Plan(plan("u-dan", PlanKind::Monthly)),
@@ -84,7 +108,12 @@ pub fn replica(lot: &str, now: Timestamp) -> ChangeBatch {
             status: ReservationStatus::Booked,
         }),
     ];
-    ChangeBatch { v: VERSION, seq: 1, at: now, ops: records.into_iter().map(Op::Upsert).collect() }
+    ChangeBatch {
+        v: VERSION,
+        seq: 1,
+        at: now,
+        ops: records.into_iter().map(Op::Upsert).collect(),
+    }
 }
 
 mod script;

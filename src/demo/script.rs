@@ -59,7 +59,12 @@ pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
     let (control_tx, control_rx) = mpsc::channel(8);
     let listener = control::bind(&cfg.control.socket)?;
     tokio::spawn(control::serve(listener, control_tx));
-    let hw = Hardware { reader: parts.reader, presence: parts.presence, barrier: parts.barrier, feedback: parts.feedback };
+    let hw = Hardware {
+        reader: parts.reader,
+        presence: parts.presence,
+        barrier: parts.barrier,
+        feedback: parts.feedback,
+    };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let daemon = tokio::spawn(daemon::run(
         cfg.clone(),
@@ -75,7 +80,10 @@ pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
 
     let mut lane = Driver {
         sim: SimClient::connect(&cfg.hardware.sim_socket).await?,
-        watch: SimClient::connect(&cfg.hardware.sim_socket).await?.watch().await?,
+        watch: SimClient::connect(&cfg.hardware.sim_socket)
+            .await?
+            .watch()
+            .await?,
         control: cfg.control.socket.clone(),
         cfg: cfg.clone(),
         clock: clock.clone(),
@@ -152,14 +160,20 @@ impl Driver {
     /// returns once the lane has shown its answer.
     async fn badge(&mut self, card: &str) -> Result<Signal> {
         self.sensor(Sensor::Arming, SensorState::Occupied).await?;
-        self.sim.request(&SimRequest::Tap { card: card.into() }).await?;
+        self.sim
+            .request(&SimRequest::Tap { card: card.into() })
+            .await?;
         let signal = loop {
             if let SimOutput::Signal(s) = self.next_output().await? {
                 break s;
             }
         };
         if self.narrate {
-            let light = if signal.light == parkgate_hal::Light::Green { "GREEN" } else { "RED  " };
+            let light = if signal.light == parkgate_hal::Light::Green {
+                "GREEN"
+            } else {
+                "RED  "
+            };
             println!("       [{light}] {}", signal.text.as_deref().unwrap_or(""));
         }
         self.scene.signals.push(signal.clone());
@@ -174,9 +188,13 @@ impl Driver {
             self.sensor(Sensor::Safety, SensorState::Occupied).await?;
             self.sensor(Sensor::Safety, SensorState::Clear).await?;
         }
-        self.advance(self.cfg.lane.close_delay_ms as i64 + 1).await?;
+        self.advance(self.cfg.lane.close_delay_ms as i64 + 1)
+            .await?;
         loop {
-            if let SimOutput::Barrier { cmd: BarrierCommand::Down } = self.next_output().await? {
+            if let SimOutput::Barrier {
+                cmd: BarrierCommand::Down,
+            } = self.next_output().await?
+            {
                 break;
             }
         }
@@ -195,7 +213,9 @@ impl Driver {
     }
 
     async fn sensor(&mut self, sensor: Sensor, state: SensorState) -> Result<()> {
-        self.sim.request(&SimRequest::Vehicle { sensor, state }).await?;
+        self.sim
+            .request(&SimRequest::Vehicle { sensor, state })
+            .await?;
         Ok(())
     }
 
@@ -222,13 +242,27 @@ impl Driver {
 
 fn print_summary(cfg: &Config, scene: &Scene) {
     let tz = cfg.tz();
-    println!("\nThe journal ({} events):\n{}", scene.events.len(), report::EVENT_HEADER);
+    println!(
+        "\nThe journal ({} events):\n{}",
+        scene.events.len(),
+        report::EVENT_HEADER
+    );
     for e in &scene.events {
         println!("{}", report::event_line(e, tz));
     }
-    println!("\nQueued for HQ ({} events in the outbox, no broker configured):", scene.outbox.len());
-    let root = format!("parkgate/v1/{}/{}/gates/{}", cfg.gate.site, cfg.gate.lot, cfg.gate.gate);
+    println!(
+        "\nQueued for HQ ({} events in the outbox, no broker configured):",
+        scene.outbox.len()
+    );
+    let root = format!(
+        "parkgate/v1/{}/{}/gates/{}",
+        cfg.gate.site, cfg.gate.lot, cfg.gate.gate
+    );
     for e in &scene.outbox {
-        println!("{root}/events/{}  {}", e.type_name(), serde_json::to_string(e).unwrap_or_default());
+        println!(
+            "{root}/events/{}  {}",
+            e.type_name(),
+            serde_json::to_string(e).unwrap_or_default()
+        );
     }
 }

@@ -183,6 +183,10 @@ impl Store {
 
 impl From<&crate::config::Config> for Ident {
     fn from(cfg: &crate::config::Config) -> Ident {
-        Ident { site: cfg.gate.site.clone(), lot: cfg.gate.lot.clone(), gate: cfg.gate.gate.clone() }
+        Ident {
+            site: cfg.gate.site.clone(),
+            lot: cfg.gate.lot.clone(),
+            gate: cfg.gate.gate.clone(),
+        }
     }
 }
