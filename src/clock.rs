@@ -26,7 +26,12 @@ impl Clock {
     /// The current time, with the lot's UTC offset.
     pub fn now(&self) -> Timestamp {
         match self {
-            Clock::System(tz) => Utc::now().with_timezone(tz).fixed_offset(),
+            // Milliseconds are what the contract's timestamps and the store keep.
+            Clock::System(tz) => {
+                let now = Utc::now();
+                let ms = TimeDelta::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1_000_000));
+                (now - ms).with_timezone(tz).fixed_offset()
+            }
             Clock::Manual(m) => m.now(),
         }
     }
@@ -108,8 +113,9 @@ mod tests {
     }
 
     #[test]
-    fn system_clock_uses_the_lot_offset() {
+    fn system_clock_uses_the_lot_offset_and_whole_milliseconds() {
         let now = Clock::System(chrono_tz::Asia::Ho_Chi_Minh).now();
         assert_eq!(now.offset().local_minus_utc(), 7 * 3600);
+        assert_eq!(now.timestamp_subsec_nanos() % 1_000_000, 0);
     }
 }

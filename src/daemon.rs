@@ -22,6 +22,9 @@ use crate::policy::{self, Context, Decision, Facts};
 use crate::report;
 use crate::store::{Store, StoreError};
 
+/// How often old events and expired command ids are pruned.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A lane's four pieces of hardware.
 pub struct Hardware<R, P, B, F> {
     pub reader: R,
@@ -138,6 +141,7 @@ where
     gate.feed(Input::Tick).await?;
 
     tokio::pin!(shutdown);
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
     loop {
         let wake = gate.wake;
         let clock = gate.clock.clone();
@@ -147,19 +151,24 @@ where
                 None => std::future::pending().await,
             }
         };
+        // Biased: hardware events already queued are handled before a timer
+        // or a control request that came after them (the sim's reply, and so
+        // a test's next step, comes only once its event is queued).
         tokio::select! {
+            biased;
             _ = &mut shutdown => break,
-            event = gate.hw.reader.next_event() => gate.reader(event?).await?,
             event = gate.hw.presence.next_event() => {
                 let event = event?;
                 let input = Input::Sensor(lane_sensor(event.sensor), sensor_state(event.state));
                 gate.feed(input).await?;
             }
+            event = gate.hw.reader.next_event() => gate.reader(event?).await?,
             _ = timer => {
                 gate.wake = None;
                 gate.feed(Input::Tick).await?;
             }
             Some(request) = control.recv() => gate.control(request).await,
+            _ = housekeeping.tick() => gate.housekeeping().await?,
         }
     }
     tracing::info!("gate stopped");
@@ -396,6 +405,18 @@ where
                 .await?;
             }
             hal::ReaderEvent::Health(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Drops delivered events past the retention period (the contract's
+    /// replay window) and expired command ids.
+    async fn housekeeping(&mut self) -> Result<(), DaemonError> {
+        let now = self.clock.now();
+        let cutoff = now - chrono::TimeDelta::days(self.cfg.store.retention_days.into());
+        match self.store.call(move |db| db.prune(cutoff, now)).await? {
+            Ok(pruned) => tracing::debug!(?pruned, "housekeeping"),
+            Err(e) => tracing::warn!(error = %e, "pruning the journal failed"),
         }
         Ok(())
     }

@@ -266,3 +266,55 @@ fn print_summary(cfg: &Config, scene: &Scene) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{AlertKind, DenyReason, EventBody};
+    use parkgate_hal::Light;
+
+    /// The whole stack (sim, daemon, lane, policy, store) plays the morning,
+    /// and the journal tells exactly the story the demo narrates.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_morning_is_journalled_as_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let scene = play(dir.path(), false).await.unwrap();
+
+        let lights: Vec<Light> = scene.signals.iter().map(|s| s.light).collect();
+        use Light::{Green, Red};
+        assert_eq!(lights, [Green, Green, Red, Red, Green, Green]);
+        assert_eq!(scene.signals[0].text.as_deref(), Some("Welcome Alice Tran - spot B1-042"));
+        assert_eq!(scene.signals[5].text.as_deref(), Some("Goodbye Bob Nguyen - fee 50,000 VND"));
+
+        let kinds: Vec<&str> = scene.events.iter().map(Event::type_name).collect();
+        assert_eq!(
+            kinds,
+            ["check_in", "check_in", "denied", "alert", "denied", "alert", "check_in", "alert", "check_out"]
+        );
+        let seqs: Vec<u64> = scene.events.iter().map(|e| e.gate_seq).collect();
+        assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
+        let reasons: Vec<DenyReason> = scene
+            .events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::Denied(d) => Some(d.reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons, [DenyReason::CardRevoked, DenyReason::UnknownCard]);
+        let alerts: Vec<AlertKind> = scene
+            .events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::Alert(a) => Some(a.alert),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(alerts, [AlertKind::WrongCard, AlertKind::WrongCard, AlertKind::Tailgating]);
+        let EventBody::CheckOut(out) = &scene.events[8].body else { panic!("last event is not a check_out") };
+        assert_eq!(out.fee.as_ref().map(|f| f.amount_minor), Some(50_000));
+        assert_eq!(out.duration_s, Some(9 * 3600 + 25 * 60 + 1));
+        // Nothing was delivered (no broker): the outbox holds the whole journal.
+        assert_eq!(scene.outbox, scene.events);
+    }
+}
