@@ -27,7 +27,11 @@ fn main() {
     let cfg = lot_config();
     let now: Timestamp = DateTime::parse_from_rfc3339("2026-11-23T09:00:00+07:00").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut db = Db::open(&dir.path().join("bench.db"), Ident::from(&cfg)).unwrap();
+    // PARKGATE_BENCH_DB=path keeps the database for a look with sqlite3.
+    let path = std::env::var_os("PARKGATE_BENCH_DB")
+        .map_or_else(|| dir.path().join("bench.db"), Into::into);
+    let _ = std::fs::remove_file(&path);
+    let mut db = Db::open(&path, Ident::from(&cfg)).unwrap();
     let t0 = Instant::now();
     populate(&mut db, now);
     println!(
@@ -72,18 +76,18 @@ fn main() {
     });
 
     println!(
-        "{:<44} {:>12} {:>12} {:>10}",
+        "{:<50} {:>12} {:>12} {:>10}",
         "operation", "median µs", "p99 µs", "× baseline"
     );
     for (name, (median, p99)) in [
         ("baseline: one-row read (replica_seq)", baseline),
         ("card read: store.facts + policy::decide", decide),
         ("policy::decide alone (pure)", pure),
-        ("availability now (load_at)", load_now),
+        ("count the lot (load_at now; a cold read adds it)", load_now),
         ("availability in 3 h (load_at)", load_later),
     ] {
         println!(
-            "{name:<44} {median:>12.1} {p99:>12.1} {:>10.1}",
+            "{name:<50} {median:>12.1} {p99:>12.1} {:>10.1}",
             median / baseline.0
         );
     }

@@ -29,7 +29,8 @@ impl Clock {
             // Milliseconds are what the contract's timestamps and the store keep.
             Clock::System(tz) => {
                 let now = Utc::now();
-                let ms = TimeDelta::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1_000_000));
+                let ms =
+                    TimeDelta::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1_000_000));
                 (now - ms).with_timezone(tz).fixed_offset()
             }
             Clock::Manual(m) => m.now(),

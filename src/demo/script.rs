@@ -283,13 +283,29 @@ mod tests {
         let lights: Vec<Light> = scene.signals.iter().map(|s| s.light).collect();
         use Light::{Green, Red};
         assert_eq!(lights, [Green, Green, Red, Red, Green, Green]);
-        assert_eq!(scene.signals[0].text.as_deref(), Some("Welcome Alice Tran - spot B1-042"));
-        assert_eq!(scene.signals[5].text.as_deref(), Some("Goodbye Bob Nguyen - fee 50,000 VND"));
+        assert_eq!(
+            scene.signals[0].text.as_deref(),
+            Some("Welcome Alice Tran - spot B1-042")
+        );
+        assert_eq!(
+            scene.signals[5].text.as_deref(),
+            Some("Goodbye Bob Nguyen - fee 50,000 VND")
+        );
 
         let kinds: Vec<&str> = scene.events.iter().map(Event::type_name).collect();
         assert_eq!(
             kinds,
-            ["check_in", "check_in", "denied", "alert", "denied", "alert", "check_in", "alert", "check_out"]
+            [
+                "check_in",
+                "check_in",
+                "denied",
+                "alert",
+                "denied",
+                "alert",
+                "check_in",
+                "alert",
+                "check_out"
+            ]
         );
         let seqs: Vec<u64> = scene.events.iter().map(|e| e.gate_seq).collect();
         assert_eq!(seqs, (1..=9).collect::<Vec<_>>());
@@ -310,8 +326,17 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(alerts, [AlertKind::WrongCard, AlertKind::WrongCard, AlertKind::Tailgating]);
-        let EventBody::CheckOut(out) = &scene.events[8].body else { panic!("last event is not a check_out") };
+        assert_eq!(
+            alerts,
+            [
+                AlertKind::WrongCard,
+                AlertKind::WrongCard,
+                AlertKind::Tailgating
+            ]
+        );
+        let EventBody::CheckOut(out) = &scene.events[8].body else {
+            panic!("last event is not a check_out")
+        };
         assert_eq!(out.fee.as_ref().map(|f| f.amount_minor), Some(50_000));
         assert_eq!(out.duration_s, Some(9 * 3600 + 25 * 60 + 1));
         // Nothing was delivered (no broker): the outbox holds the whole journal.

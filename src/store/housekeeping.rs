@@ -78,6 +78,7 @@ impl Db {
             [ms(&now)],
         )?;
         tx.commit()?;
+        self.cool();
         Ok(Pruned {
             events,
             applied,

@@ -62,6 +62,7 @@ impl Db {
         }
         set_meta(&tx, GATE_SEQ, seq)?;
         tx.commit()?;
+        self.cool();
         Ok(events)
     }
 

@@ -18,6 +18,7 @@ mod replica;
 mod schema;
 #[cfg(test)]
 mod tests;
+pub mod warm;
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -72,6 +73,8 @@ pub enum StoreError {
 pub struct Db {
     conn: Connection,
     ident: Ident,
+    /// The last load counted for decisions (see [`warm`]).
+    warm: std::cell::RefCell<Option<warm::Warm>>,
 }
 
 impl Db {
@@ -105,7 +108,11 @@ impl Db {
         // Another process (the CLI, sqlite3 while debugging) may hold a lock briefly.
         conn.busy_timeout(Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
-        Ok(Db { conn, ident })
+        Ok(Db {
+            conn,
+            ident,
+            warm: Default::default(),
+        })
     }
 
     /// The gate this store belongs to.
@@ -113,6 +120,9 @@ impl Db {
         &self.ident
     }
 }
+
+/// How long the store thread waits for a job before warming the load anyway.
+const IDLE: Duration = Duration::from_millis(1000);
 
 /// A job for the store thread.
 type Job = Box<dyn FnOnce(&mut Db) + Send>;
@@ -139,8 +149,16 @@ impl Store {
             .name("store".into())
             .spawn(move || {
                 let mut db = db;
-                for job in rx {
-                    job(&mut db);
+                loop {
+                    match rx.recv_timeout(IDLE) {
+                        Ok(job) => job(&mut db),
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                    // After the answer went out: the next decision finds the load warm.
+                    if let Err(e) = db.warm_up() {
+                        tracing::warn!(error = %e, "counting the lot's load failed");
+                    }
                 }
             })
             .expect("spawning the store thread");

@@ -54,6 +54,7 @@ impl Db {
         apply_ops(&tx, &batch.ops)?;
         set_meta(&tx, REPLICA_SEQ, batch.seq)?;
         tx.commit()?;
+        self.cool();
         Ok(Applied::Applied { seq: batch.seq })
     }
 
@@ -72,6 +73,7 @@ impl Db {
         apply_ops(&tx, ops)?;
         set_meta(&tx, REPLICA_SEQ, seq)?;
         tx.commit()?;
+        self.cool();
         Ok(())
     }
 }

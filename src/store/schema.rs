@@ -77,7 +77,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         status         TEXT NOT NULL
     ) STRICT;
     -- load_at: the lot's reservations not yet over (10,000 a day plus history).
-    CREATE INDEX reservations_lot_end ON reservations (lot, end_ms);
+    CREATE INDEX reservations_lot_start ON reservations (lot, start_ms);
     -- facts: one user's reservations around now.
     CREATE INDEX reservations_user ON reservations (user_id, lot, start_ms);
     "#,

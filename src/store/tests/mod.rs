@@ -6,6 +6,7 @@ mod housekeeping;
 mod journal;
 mod replica;
 mod schema;
+mod warm;
 
 use chrono::DateTime;
 
