@@ -369,6 +369,7 @@ fn timings_and_retention_must_be_positive() {
         (11, 1)
     );
     assert_eq!(one("[store]\nretention_days = 0\n", "at least 1"), (10, 1));
+    assert_eq!(one("[access]\nlate_grace_min = 1441\n", "longer than a day"), (10, 1));
     assert_eq!(
         one("[mqtt]\nenabled = true\nhost = \"\"\n", "host is empty"),
         (11, 1)

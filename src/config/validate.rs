@@ -11,6 +11,9 @@ use crate::model::VehicleClass;
 const PINS: std::ops::RangeInclusive<u8> = 2..=27;
 
 /// Every semantic problem of `cfg`, located through `loc`.
+/// The longest reservation grace window, in minutes (see `store::facts`).
+const MAX_GRACE_MIN: u32 = 24 * 60;
+
 pub(super) fn check(cfg: &Config, loc: &Locator) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let mut bad = |path: &[&str], msg: String| out.push(loc.diag(path, msg));
@@ -157,6 +160,17 @@ fn numbers(cfg: &Config, bad: &mut Report) {
                 t.daily_cap_minor, t.day_rate_minor
             ),
         );
+    }
+
+    // The store fetches a user's bookings within a day of now: a longer
+    // grace window would miss some.
+    for (key, minutes) in [("early_grace_min", cfg.access.early_grace_min), ("late_grace_min", cfg.access.late_grace_min)] {
+        if minutes > MAX_GRACE_MIN {
+            bad(
+                &["access", key],
+                format!("{key} {minutes} is longer than a day; use at most {MAX_GRACE_MIN} minutes"),
+            );
+        }
     }
 
     if cfg.store.retention_days == 0 {
