@@ -289,6 +289,8 @@ pub struct Hardware {
     pub backend: Backend,
     /// The sim backend's control socket.
     pub sim_socket: PathBuf,
+    /// Load the demo replica into an empty store at start-up (sim only).
+    pub demo_data: bool,
     /// How the card reader is connected (Pi backend).
     pub reader: ReaderBus,
     /// The reader's device file (Pi backend).
@@ -302,6 +304,7 @@ impl Default for Hardware {
         Hardware {
             backend: Backend::Sim,
             sim_socket: PathBuf::from("/run/parkgate/sim.sock"),
+            demo_data: false,
             reader: ReaderBus::Uart,
             reader_device: "/dev/ttyAMA0".into(),
             pins: Pins::default(),

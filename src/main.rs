@@ -41,7 +41,8 @@ enum Command {
     Run {
         #[command(flatten)]
         config: ConfigArg,
-        /// Load the demo replica (people, cards, plans) if the store is empty.
+        /// Load the demo replica (people, cards, plans) if the store is empty
+        /// (as `demo_data = true` in `[hardware]` does).
         #[arg(long)]
         demo_data: bool,
         /// Run on a manual clock starting at this RFC 3339 time, moved only by
@@ -306,7 +307,7 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
         None => Clock::System(cfg.tz()),
     };
     let mut db = open_db(&cfg)?;
-    if demo_data && db.replica_seq()? == 0 {
+    if (demo_data || cfg.hardware.demo_data) && db.replica_seq()? == 0 {
         db.apply_batch(&parkgate::demo::replica(&cfg.gate.lot, clock.now()))?;
         tracing::info!("demo replica loaded");
     }

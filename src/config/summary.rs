@@ -114,8 +114,9 @@ pub fn summary(cfg: &Config) -> String {
     let h = &cfg.hardware;
     line(match h.backend {
         Backend::Sim => format!(
-            "Hardware: simulated, driven over {}",
-            h.sim_socket.display()
+            "Hardware: simulated, driven over {}{}",
+            h.sim_socket.display(),
+            if h.demo_data { ", demo data" } else { "" }
         ),
         Backend::Pi => {
             let p = &h.pins;

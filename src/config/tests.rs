@@ -139,6 +139,7 @@ fn demo_is_valid_and_simulated() {
     assert_eq!(cfg.store.path, PathBuf::from("demo/gate.db"));
     assert_eq!(cfg.hardware.backend, Backend::Sim);
     assert_eq!(cfg.hardware.sim_socket, PathBuf::from("demo/sim.sock"));
+    assert!(cfg.hardware.demo_data);
     assert_eq!(cfg.control.socket, PathBuf::from("demo/control.sock"));
     assert!(!cfg.mqtt.enabled);
     assert_eq!(cfg.tariff.currency, "VND");
@@ -369,7 +370,17 @@ fn timings_and_retention_must_be_positive() {
         (11, 1)
     );
     assert_eq!(one("[store]\nretention_days = 0\n", "at least 1"), (10, 1));
-    assert_eq!(one("[access]\nlate_grace_min = 1441\n", "longer than a day"), (10, 1));
+    assert_eq!(
+        one("[access]\nlate_grace_min = 1441\n", "longer than a day"),
+        (10, 1)
+    );
+    assert_eq!(
+        one(
+            "[hardware]\nbackend = \"pi\"\ndemo_data = true\n",
+            "needs backend"
+        ),
+        (11, 1)
+    );
     assert_eq!(
         one("[mqtt]\nenabled = true\nhost = \"\"\n", "host is empty"),
         (11, 1)

@@ -162,13 +162,25 @@ fn numbers(cfg: &Config, bad: &mut Report) {
         );
     }
 
+    if cfg.hardware.demo_data && cfg.hardware.backend != super::Backend::Sim {
+        bad(
+            &["hardware", "demo_data"],
+            "demo_data needs backend = \"sim\": a real gate's replica comes from HQ".into(),
+        );
+    }
+
     // The store fetches a user's bookings within a day of now: a longer
     // grace window would miss some.
-    for (key, minutes) in [("early_grace_min", cfg.access.early_grace_min), ("late_grace_min", cfg.access.late_grace_min)] {
+    for (key, minutes) in [
+        ("early_grace_min", cfg.access.early_grace_min),
+        ("late_grace_min", cfg.access.late_grace_min),
+    ] {
         if minutes > MAX_GRACE_MIN {
             bad(
                 &["access", key],
-                format!("{key} {minutes} is longer than a day; use at most {MAX_GRACE_MIN} minutes"),
+                format!(
+                    "{key} {minutes} is longer than a day; use at most {MAX_GRACE_MIN} minutes"
+                ),
             );
         }
     }
