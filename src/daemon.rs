@@ -147,14 +147,22 @@ where
                 None => std::future::pending().await,
             }
         };
+        // Biased, in this order: what already happened in the lane is
+        // handled before what came later. A loop edge goes before a card
+        // read that arrived with it (the card counts only with a vehicle on
+        // the loop), hardware before a due timer (a vehicle that reached the
+        // safety loop holds the barrier), and all of it before a control
+        // request, so a `status` or `advance` is ordered after every input
+        // sent before it (the demo and the black-box tests rely on this).
         tokio::select! {
+            biased;
             _ = &mut shutdown => break,
-            event = gate.hw.reader.next_event() => gate.reader(event?).await?,
             event = gate.hw.presence.next_event() => {
                 let event = event?;
                 let input = Input::Sensor(lane_sensor(event.sensor), sensor_state(event.state));
                 gate.feed(input).await?;
             }
+            event = gate.hw.reader.next_event() => gate.reader(event?).await?,
             _ = timer => {
                 gate.wake = None;
                 gate.feed(Input::Tick).await?;
