@@ -1,0 +1,483 @@
+//! The black-box harness: starts the real `parkgate` binary on simulated
+//! hardware and a manual clock in a temp dir, plays the world through the
+//! sim socket, talks to the control socket, and reads the journal back
+//! through the CLI, as a technician would.
+//!
+//! Nothing here sleeps to wait for the daemon, except while it starts up
+//! (polling for its control socket). Every later step is synchronised on a
+//! reply: the sim answers a request once the input is queued for the
+//! daemon, the daemon handles queued hardware events and due timers before
+//! a control request, so a `status` reply ([`Gate::settle`]) means "all
+//! of that has been handled and committed".
+
+// Each test binary uses a different part of the harness.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
+
+use parkgate_hal::sim::{SimClient, SimOutput, SimRequest, SimSnapshot, SimWatch, WatchLine};
+use parkgate_hal::{BarrierCommand, Light, Sensor, SensorState, Signal};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+pub use parkgate::demo::cards;
+
+/// Where every test's manual clock starts (Alice's reservation starts here).
+pub const START: &str = "2026-11-23T07:58:00+07:00";
+
+/// The longest any single wait may take before the test fails instead of hanging.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_parkgate")
+}
+
+/// Runs the CLI to completion with `args` (nothing on stdin).
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .env_remove("PARKGATE_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the parkgate binary runs")
+}
+
+/// Stdout of a CLI run as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Parses an RFC 3339 timestamp from the journal or a status.
+pub fn time(v: &Value) -> chrono::DateTime<chrono::FixedOffset> {
+    let text = v.as_str().unwrap_or_else(|| panic!("{v} is not a time"));
+    chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// `config/demo.toml` with its paths moved into `dir` and each `(key, value)`
+/// of `tweaks` replacing that key's line (values are TOML, e.g. `"\"exit\""`).
+pub fn config_text(dir: &Path, tweaks: &[(&str, &str)]) -> String {
+    let quoted = |name: &str| {
+        let path = dir.join(name).display().to_string();
+        assert!(
+            !path.contains(['"', '\\']),
+            "a temp path TOML can't hold as is"
+        );
+        format!("\"{path}\"")
+    };
+    let mut replace: Vec<(String, String, usize)> = vec![
+        ("path".into(), quoted("gate.db"), 0),
+        ("sim_socket".into(), quoted("sim.sock"), 0),
+        ("socket".into(), quoted("control.sock"), 0),
+    ];
+    replace.extend(
+        tweaks
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string(), 0)),
+    );
+    let mut text = String::new();
+    for line in include_str!("../../config/demo.toml").lines() {
+        let key = line.split(" = ").next().unwrap_or_default();
+        match replace.iter_mut().find(|(k, _, _)| k == key) {
+            Some((k, v, seen)) => {
+                *seen += 1;
+                text.push_str(&format!("{k} = {v}\n"));
+            }
+            None => text.push_str(&format!("{line}\n")),
+        }
+    }
+    for (key, _, seen) in &replace {
+        assert_eq!(*seen, 1, "config/demo.toml should have one `{key} = ` line");
+    }
+    text
+}
+
+/// A daemon process that is killed if the test ends without stopping it.
+struct Process {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Process {
+    /// What the daemon wrote to stderr so far, for failure messages.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A running `parkgate run` in its own temp dir, with a sim client and a
+/// sim watcher connected.
+pub struct Gate {
+    // Field order matters: the process is killed (Drop) before the dir goes.
+    process: Process,
+    /// Requests to the simulated world.
+    pub sim: SimClient,
+    watch: SimWatch,
+    /// The gate's config file.
+    pub config: PathBuf,
+    dir: Option<TempDir>,
+}
+
+impl Gate {
+    /// Starts a daemon on `config/demo.toml` changed by `tweaks` (see
+    /// [`config_text`]), with the demo data, the clock at [`START`].
+    pub async fn start(tweaks: &[(&str, &str)]) -> Gate {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let config = dir.path().join("gate.toml");
+        std::fs::write(&config, config_text(dir.path(), tweaks)).expect("config written");
+        Gate::launch(dir, config, START).await
+    }
+
+    /// Starts the daemon again on the same dir (store, config) after
+    /// [`Gate::terminate`], its manual clock at `start`.
+    pub async fn restart(mut self, start: &str) -> Gate {
+        assert!(self.process.child.is_none(), "terminate the daemon first");
+        let dir = self.dir.take().expect("the dir is still there");
+        Gate::launch(dir, self.config.clone(), start).await
+    }
+
+    async fn launch(dir: TempDir, config: PathBuf, start: &str) -> Gate {
+        let log = dir.path().join("stderr.log");
+        let out = File::create(dir.path().join("stdout.log")).expect("stdout log");
+        let child = Command::new(bin())
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .args(["--demo-data", "--manual-clock", start])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(File::create(&log).expect("stderr log"))
+            .spawn()
+            .expect("parkgate run starts");
+        let mut process = Process {
+            child: Some(child),
+            log,
+        };
+        let control_socket = dir.path().join("control.sock");
+        // Start-up readiness is the one place that polls: nothing answers
+        // until the process has bound its sockets.
+        let mut tries = 0;
+        loop {
+            if let Ok(reply) = control(&control_socket, &json!({"cmd": "status"})).await
+                && reply["ok"] == true
+            {
+                break;
+            }
+            if let Some(status) = process.child.as_mut().and_then(|c| c.try_wait().ok()?) {
+                panic!(
+                    "parkgate run exited at start ({status}):\n{}",
+                    process.log()
+                );
+            }
+            tries += 1;
+            assert!(
+                tries < 400,
+                "parkgate run not ready in 10 s:\n{}",
+                process.log()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let sim_socket = dir.path().join("sim.sock");
+        let sim = SimClient::connect(&sim_socket).await.expect("sim socket");
+        let watch = SimClient::connect(&sim_socket)
+            .await
+            .expect("sim socket")
+            .watch()
+            .await
+            .expect("watching the sim");
+        Gate {
+            process,
+            sim,
+            watch,
+            config,
+            dir: Some(dir),
+        }
+    }
+
+    /// The gate's temp dir.
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("the dir is there").path()
+    }
+
+    /// The control socket's path.
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir().join("control.sock")
+    }
+
+    /// What the daemon logged so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// One request on the control socket; panics unless it is answered.
+    pub async fn control(&self, request: Value) -> Value {
+        tokio::time::timeout(WAIT, control(&self.control_socket(), &request))
+            .await
+            .unwrap_or_else(|_| panic!("no reply to {request} in 20 s"))
+            .unwrap_or_else(|e| panic!("control socket, {request}: {e}\n{}", self.log()))
+    }
+
+    /// The daemon's status (the `status` object of the reply).
+    pub async fn status(&self) -> Value {
+        let reply = self.control(json!({"cmd": "status"})).await;
+        assert_eq!(reply["ok"], true, "status refused: {reply}");
+        reply["status"].clone()
+    }
+
+    /// Waits until the daemon has handled every input sent so far and every
+    /// timer already due: a status round trip (see the module doc).
+    pub async fn settle(&self) -> Value {
+        self.status().await
+    }
+
+    /// Moves the daemon's manual clock forward.
+    pub async fn advance(&self, ms: i64) {
+        let reply = self.control(json!({"cmd": "advance", "ms": ms})).await;
+        assert_eq!(reply["ok"], true, "advance refused: {reply}");
+    }
+
+    async fn sim_request(&mut self, request: SimRequest) -> Value {
+        tokio::time::timeout(WAIT, self.sim.request(&request))
+            .await
+            .unwrap_or_else(|_| panic!("no sim reply to {request:?} in 20 s"))
+            .unwrap_or_else(|e| panic!("sim request {request:?}: {e}"))
+    }
+
+    /// Sets a loop (or the barrier-up switch).
+    pub async fn sensor(&mut self, sensor: Sensor, state: SensorState) {
+        let reply = self
+            .sim_request(SimRequest::Vehicle { sensor, state })
+            .await;
+        assert_eq!(reply["changed"], true, "{sensor:?} was already {state:?}");
+    }
+
+    /// A card read cleanly.
+    pub async fn tap(&mut self, card: &str) {
+        self.sim_request(SimRequest::Tap { card: card.into() })
+            .await;
+    }
+
+    /// A card that fails authentication.
+    pub async fn tap_auth_failed(&mut self, card: &str) {
+        self.sim_request(SimRequest::TapAuthFailed { card: card.into() })
+            .await;
+    }
+
+    /// Whether the barrier-up switch follows barrier commands.
+    pub async fn barrier_follows(&mut self, value: bool) {
+        self.sim_request(SimRequest::BarrierFollows { value }).await;
+    }
+
+    /// The simulated lane as it is now.
+    pub async fn sim_state(&mut self) -> SimSnapshot {
+        tokio::time::timeout(WAIT, self.sim.state())
+            .await
+            .expect("sim state in 20 s")
+            .expect("sim state")
+    }
+
+    /// The next thing the gate did to the barrier or the lights.
+    pub async fn next_out(&mut self) -> SimOutput {
+        loop {
+            let line = tokio::time::timeout(WAIT, self.watch.next())
+                .await
+                .unwrap_or_else(|_| panic!("the gate did nothing for 20 s:\n{}", self.log()))
+                .expect("watch line");
+            match line {
+                Some(WatchLine::Out(SimOutput::Lagged { missed })) => {
+                    panic!("the watcher lost {missed} lines")
+                }
+                Some(WatchLine::Out(out)) => return out,
+                Some(WatchLine::In(_)) => continue,
+                None => panic!("the sim closed the watch:\n{}", self.log()),
+            }
+        }
+    }
+
+    /// Asserts the next output is a barrier command `cmd`.
+    pub async fn expect_barrier(&mut self, cmd: BarrierCommand) {
+        let out = self.next_out().await;
+        assert_eq!(out, SimOutput::Barrier { cmd }, "expected barrier {cmd:?}");
+    }
+
+    /// Asserts the next output is a signal with `light`; returns its text.
+    pub async fn expect_signal(&mut self, light: Light) -> String {
+        match self.next_out().await {
+            SimOutput::Signal(Signal {
+                light: shown, text, ..
+            }) => {
+                assert_eq!(shown, light, "signal {text:?}");
+                text.unwrap_or_default()
+            }
+            other => panic!("expected a {light:?} signal, got {other:?}"),
+        }
+    }
+
+    /// Sends several sim requests in one write on a new connection, so the
+    /// sim queues their events back to back (the daemon has no chance to
+    /// handle one before the next is queued); returns the replies.
+    pub async fn sim_burst(&self, requests: &[Value]) -> Vec<Value> {
+        let burst = async {
+            let stream = UnixStream::connect(self.dir().join("sim.sock")).await?;
+            let (read, mut write) = stream.into_split();
+            let text: String = requests.iter().map(|r| format!("{r}\n")).collect();
+            write.write_all(text.as_bytes()).await?;
+            let mut lines = BufReader::new(read).lines();
+            let mut replies: Vec<Value> = Vec::new();
+            for _ in requests {
+                let line = lines.next_line().await?.unwrap_or_default();
+                replies.push(serde_json::from_str(&line).map_err(std::io::Error::other)?);
+            }
+            std::io::Result::Ok(replies)
+        };
+        let replies = tokio::time::timeout(WAIT, burst)
+            .await
+            .expect("sim replies in 20 s")
+            .expect("sim burst");
+        for reply in &replies {
+            assert_eq!(reply["ok"], true, "{reply}");
+        }
+        replies
+    }
+
+    /// A vehicle rolls onto the arming loop and its driver taps `card`.
+    pub async fn badge(&mut self, card: &str) {
+        self.sensor(Sensor::Arming, SensorState::Occupied).await;
+        self.tap(card).await;
+    }
+
+    /// A vehicle on the arming loop is let in or out: barrier up, then green
+    /// light; returns the text shown.
+    pub async fn badge_admitted(&mut self, card: &str) -> String {
+        self.badge(card).await;
+        self.expect_barrier(BarrierCommand::Up).await;
+        self.expect_signal(Light::Green).await
+    }
+
+    /// `vehicles` vehicles leave the arming loop and cross the safety loop
+    /// one after another; the close delay passes and the barrier comes down.
+    pub async fn drive_through(&mut self, vehicles: usize) {
+        self.sensor(Sensor::Arming, SensorState::Clear).await;
+        self.cross(vehicles).await;
+        self.close().await;
+    }
+
+    /// `vehicles` vehicles cross the safety loop.
+    pub async fn cross(&mut self, vehicles: usize) {
+        for _ in 0..vehicles {
+            self.sensor(Sensor::Safety, SensorState::Occupied).await;
+            self.sensor(Sensor::Safety, SensorState::Clear).await;
+        }
+    }
+
+    /// The close delay passes; the next output must be the barrier down.
+    pub async fn close(&mut self) {
+        self.advance(self.close_delay_ms() + 1).await;
+        self.expect_barrier(BarrierCommand::Down).await;
+    }
+
+    fn close_delay_ms(&self) -> i64 {
+        let text = std::fs::read_to_string(&self.config).expect("config");
+        text.lines()
+            .find_map(|l| l.strip_prefix("close_delay_ms = "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("close_delay_ms in the config")
+    }
+
+    /// Runs the CLI against this gate's config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .env("PARKGATE_CONFIG", &self.config)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the parkgate binary runs")
+    }
+
+    /// The whole journal, oldest first, as `parkgate events --json` prints it.
+    pub fn events(&self) -> Vec<Value> {
+        let config = self.config.display().to_string();
+        let out = self.cli(&["events", "--config", &config, "--json", "-n", "1000"]);
+        assert!(out.status.success(), "parkgate events: {out:?}");
+        let mut events: Vec<Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        events.reverse();
+        events
+    }
+
+    /// The journal's alerts of kind `kind`.
+    pub fn alerts(&self, kind: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["type"] == "alert" && e["alert"] == kind)
+            .collect()
+    }
+
+    /// Sends SIGTERM and waits for the daemon to exit; returns how it exited.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.process.child.take().expect("the daemon is running");
+        let pid = child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let wait = tokio::task::spawn_blocking(move || child.wait());
+        match tokio::time::timeout(WAIT, wait).await {
+            Ok(status) => status.expect("wait task").expect("wait for the daemon"),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+                panic!(
+                    "the daemon did not exit in 20 s after SIGTERM:\n{}",
+                    self.log()
+                );
+            }
+        }
+    }
+}
+
+/// One request line on a control socket, one reply line back.
+pub async fn control(socket: &Path, request: &Value) -> std::io::Result<Value> {
+    let stream = UnixStream::connect(socket).await?;
+    let (read, mut write) = stream.into_split();
+    write.write_all(format!("{request}\n").as_bytes()).await?;
+    let line = BufReader::new(read)
+        .lines()
+        .next_line()
+        .await?
+        .ok_or_else(|| std::io::Error::other("the daemon closed without replying"))?;
+    serde_json::from_str(&line).map_err(std::io::Error::other)
+}
+
+/// The events of `events` of type `kind` (`check_in`, `denied`, ...).
+pub fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+/// The `type` (and `alert` kind) of each event, for readable assertions:
+/// `["check_in", "alert:tailgating"]`.
+pub fn kinds(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e["alert"].as_str() {
+            Some(alert) => format!("alert:{alert}"),
+            None => e["type"].as_str().unwrap_or("?").to_string(),
+        })
+        .collect()
+}

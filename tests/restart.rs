@@ -1,0 +1,82 @@
+//! Stopping and starting again: SIGTERM is a clean shutdown, and a restart
+//! picks up exactly where the store left off.
+
+mod common;
+
+use common::{Gate, cards, kinds, time};
+use serde_json::json;
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_and_a_restart_resumes_the_same_state() {
+    let mut gate = Gate::start(&[]).await;
+    gate.badge_admitted(cards::ALICE).await;
+    gate.drive_through(1).await;
+    gate.badge_admitted(cards::BOB).await;
+    gate.drive_through(1).await;
+    // Once the arm is down (not still falling), a vehicle sneaks under it:
+    // an alert in the outbox too.
+    gate.advance(60_000).await;
+    gate.cross(1).await;
+
+    let before = gate.settle().await;
+    assert_eq!(before["occupancy"], json!({"compact": 1, "standard": 1}));
+    assert_eq!(before["outbox_depth"], 3);
+    let journal = gate.events();
+    assert_eq!(
+        kinds(&journal),
+        ["check_in", "check_in", "alert:unauthorized_vehicle"]
+    );
+
+    let exit = gate.terminate().await;
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "SIGTERM is a clean stop:\n{}",
+        gate.log()
+    );
+    assert!(
+        !gate.control_socket().exists(),
+        "the control socket is removed on the way out"
+    );
+    assert!(gate.log().contains("SIGTERM"), "{}", gate.log());
+    let stdout = std::fs::read_to_string(gate.dir().join("stdout.log")).unwrap();
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("check_in")).count(),
+        2,
+        "`run` prints each committed event:\n{stdout}"
+    );
+
+    let mut gate = gate.restart("2026-11-23T09:00:00+07:00").await;
+    let after = gate.settle().await;
+    for key in [
+        "occupancy",
+        "entered",
+        "exited",
+        "outbox_depth",
+        "replica_seq",
+    ] {
+        assert_eq!(after[key], before[key], "{key} after the restart");
+    }
+    assert_eq!(after["replica_seq"], 1, "the demo data is loaded once");
+    assert_eq!(after["lane"], "idle");
+    assert_eq!(gate.events(), journal, "the same events, ids and all");
+
+    // Bob's stay from before the restart is still his to pay for.
+    let text = gate.badge_admitted(cards::BOB).await;
+    assert_eq!(text, "Goodbye Bob Nguyen - fee 50,000 VND");
+    gate.drive_through(1).await;
+    let events = gate.events();
+    let check_out = events.last().unwrap();
+    assert_eq!(check_out["type"], "check_out");
+    assert_eq!(check_out["check_in_at"], journal[1]["at"]);
+    assert_eq!(check_out["gate_seq"], 4, "the sequence carries on");
+    assert_eq!(
+        time(&check_out["at"]),
+        time(&json!("2026-11-23T09:00:00+07:00"))
+    );
+    let status = gate.settle().await;
+    assert_eq!(status["occupancy"], json!({"standard": 1}));
+    assert_eq!(status["outbox_depth"], 4);
+
+    assert_eq!(gate.terminate().await.code(), Some(0));
+}
