@@ -212,11 +212,12 @@ where
             self.cfg.access.late_grace_min,
         );
         let credential = card.clone();
-        let facts = match self
+        let read = self
             .store
             .call(move |db| db.facts(&credential, &lot, now, early, late))
-            .await?
-        {
+            .await?;
+        let unreadable = read.is_err();
+        let facts = match read {
             Ok(facts) => facts,
             Err(e) => {
                 // Decide on what we know (nothing): an exit still opens, an entry is refused.
@@ -245,7 +246,12 @@ where
             tariff: &self.cfg.tariff,
             tz: self.cfg.tz(),
         };
-        Ok(policy::decide(&facts, &ctx, now))
+        let decision = policy::decide(&facts, &ctx, now);
+        Ok(if unreadable {
+            without_blame(decision)
+        } else {
+            decision
+        })
     }
 
     /// Commits events in one transaction; a store error is the lane's to
@@ -472,6 +478,30 @@ where
     }
 }
 
+/// A decision taken on an unreadable store: the card may well be good, so
+/// no `wrong_card` alert accuses it, and an entry shows "out of order"
+/// instead of "card not valid". (The storage fault itself is alerted.)
+fn without_blame(decision: Decision) -> Decision {
+    match decision {
+        Decision::Deny { denied, .. } => Decision::Deny {
+            denied,
+            alert: None,
+            display: lane::OUT_OF_ORDER.into(),
+        },
+        Decision::Admit {
+            direction,
+            event,
+            display,
+            ..
+        } => Decision::Admit {
+            direction,
+            event,
+            alerts: Vec::new(),
+            display,
+        },
+    }
+}
+
 fn sensor_state(s: hal::SensorState) -> lane::SensorState {
     match s {
         hal::SensorState::Clear => lane::SensorState::Clear,
@@ -485,5 +515,76 @@ fn lane_sensor(s: hal::Sensor) -> lane::Sensor {
         hal::Sensor::Arming => lane::Sensor::Arming,
         hal::Sensor::Safety => lane::Sensor::Safety,
         hal::Sensor::BarrierUp => lane::Sensor::BarrierUp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::Passage;
+    use crate::model::Direction;
+
+    fn wrong_card() -> Alert {
+        Alert {
+            alert: AlertKind::WrongCard,
+            severity: Severity::Warning,
+            message: "Card 0BADC0DE was refused.".into(),
+            card: Some("0BADC0DE".into()),
+            user_id: None,
+            related_event_id: None,
+        }
+    }
+
+    #[test]
+    fn an_unreadable_store_blames_no_card() {
+        let deny = Decision::Deny {
+            denied: Denied {
+                card: Some("0BADC0DE".into()),
+                reason: DenyReason::UnknownCard,
+                user_id: None,
+                user_name: None,
+            },
+            alert: Some(wrong_card()),
+            display: "Card not valid - call security".into(),
+        };
+        let Decision::Deny {
+            alert,
+            display,
+            denied,
+        } = without_blame(deny)
+        else {
+            panic!("still a denial")
+        };
+        assert_eq!(
+            (alert, display.as_str(), denied.reason),
+            (None, lane::OUT_OF_ORDER, DenyReason::UnknownCard)
+        );
+
+        let passage = Passage {
+            card: Some("0BADC0DE".into()),
+            user_id: None,
+            user_name: None,
+            vehicle_id: None,
+            vehicle_class: None,
+            reservation_id: None,
+            spot_id: None,
+            plan: None,
+            walk_in: false,
+            ada: false,
+            ev: false,
+        };
+        let exit = Decision::Admit {
+            direction: Direction::Out,
+            event: EventBody::CheckIn(passage),
+            alerts: vec![wrong_card()],
+            display: "Goodbye driver".into(),
+        };
+        let Decision::Admit {
+            alerts, direction, ..
+        } = without_blame(exit)
+        else {
+            panic!("an exit still opens")
+        };
+        assert_eq!((alerts.len(), direction), (0, Direction::Out));
     }
 }
