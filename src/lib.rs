@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod lane;
 pub mod model;
+pub mod notify;
 pub mod policy;
 pub mod report;
 pub mod store;

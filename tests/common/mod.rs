@@ -3,9 +3,9 @@
 //! sim socket, talks to the control socket, and reads the journal back
 //! through the CLI, as a technician would.
 //!
-//! Nothing here sleeps to wait for the daemon, except while it starts up
-//! (polling for its control socket). Every later step is synchronised on a
-//! reply: the sim answers a request once the input is queued for the
+//! Nothing here sleeps to wait for the daemon. Start-up ends on the
+//! daemon's `READY=1` on a notify socket (systemd's protocol); every later
+//! step is synchronised on a reply: the sim answers a request once the input is queued for the
 //! daemon, the daemon handles queued hardware events and due timers before
 //! a control request, so a `status` reply ([`Gate::settle`]) means "all
 //! of that has been handled and committed".
@@ -154,12 +154,18 @@ impl Gate {
     async fn launch(dir: TempDir, config: PathBuf, start: &str) -> Gate {
         let log = dir.path().join("stderr.log");
         let out = File::create(dir.path().join("stdout.log")).expect("stdout log");
+        // The daemon says READY=1 here once its sockets are bound (systemd's
+        // notify protocol): an explicit signal, nothing to poll.
+        let notify_path = dir.path().join("notify.sock");
+        let _ = std::fs::remove_file(&notify_path);
+        let notify = tokio::net::UnixDatagram::bind(&notify_path).expect("notify socket");
         let child = Command::new(bin())
             .arg("run")
             .arg("--config")
             .arg(&config)
             .args(["--demo-data", "--manual-clock", start])
             .env("RUST_LOG", "info")
+            .env("NOTIFY_SOCKET", &notify_path)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(File::create(&log).expect("stderr log"))
@@ -169,29 +175,16 @@ impl Gate {
             child: Some(child),
             log,
         };
-        let control_socket = dir.path().join("control.sock");
-        // Start-up readiness is the one place that polls: nothing answers
-        // until the process has bound its sockets.
-        let mut tries = 0;
-        loop {
-            if let Ok(reply) = control(&control_socket, &json!({"cmd": "status"})).await
-                && reply["ok"] == true
-            {
-                break;
-            }
-            if let Some(status) = process.child.as_mut().and_then(|c| c.try_wait().ok()?) {
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout(Duration::from_secs(20), notify.recv(&mut buf)).await {
+            Ok(Ok(n)) => assert_eq!(&buf[..n], b"READY=1"),
+            _ => {
+                let status = process.child.as_mut().and_then(|c| c.try_wait().ok()?);
                 panic!(
-                    "parkgate run exited at start ({status}):\n{}",
+                    "parkgate run did not get ready ({status:?}):\n{}",
                     process.log()
                 );
             }
-            tries += 1;
-            assert!(
-                tries < 400,
-                "parkgate run not ready in 10 s:\n{}",
-                process.log()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
         }
         let sim_socket = dir.path().join("sim.sock");
         let sim = SimClient::connect(&sim_socket).await.expect("sim socket");
