@@ -331,8 +331,6 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
         let listener = control::bind(&cfg.control.socket)?;
         tokio::spawn(control::serve(listener, tx));
         let socket = cfg.control.socket.clone();
-        // Both sockets are bound: requests from now on queue until the lane runs.
-        parkgate::notify::notify("READY=1");
         let result = daemon::run(cfg, store, hw, clock, rx, true, shutdown_signal()).await;
         let _ = std::fs::remove_file(&socket);
         result?;
