@@ -223,8 +223,6 @@ fn populate(db: &mut Db, now: Timestamp) {
                 spot_id: None,
                 plan: Some(PlanKind::Monthly),
                 walk_in: true,
-                ada: false,
-                ev: false,
             })
         })
         .collect();

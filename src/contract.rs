@@ -175,12 +175,6 @@ pub struct Passage {
     pub spot_id: Option<String>,
     pub plan: Option<PlanKind>,
     pub walk_in: bool,
-    /// Extension (contract: additions allowed): the vehicle's ADA and EV flags,
-    /// so sibling gates can hold flagged spots correctly.
-    #[serde(default)]
-    pub ada: bool,
-    #[serde(default)]
-    pub ev: bool,
 }
 
 /// The fields of a `check_out`.

@@ -573,8 +573,6 @@ mod tests {
             spot_id: None,
             plan: None,
             walk_in: false,
-            ada: false,
-            ev: false,
         };
         let exit = Decision::Admit {
             direction: Direction::Out,

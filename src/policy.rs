@@ -228,8 +228,6 @@ fn entry(facts: &Facts, ctx: &Context<'_>, now: Timestamp) -> Result<Decision, R
             spot_id: spot,
             plan: Some(plan),
             walk_in: reservation.is_none(),
-            ada: vehicle.ada,
-            ev: vehicle.ev,
         }),
         alerts,
         display,
@@ -275,8 +273,6 @@ fn exit(facts: &Facts, ctx: &Context<'_>, now: Timestamp) -> Decision {
         spot_id: inside.and_then(|p| p.spot_id.clone()),
         plan: None,
         walk_in: inside.is_none_or(|p| p.reservation_id.is_none()),
-        ada: inside.map_or(vehicle.is_some_and(|v| v.ada), |p| p.ada),
-        ev: inside.map_or(vehicle.is_some_and(|v| v.ev), |p| p.ev),
     };
     let Some(inside) = inside else {
         // No gate of the lot saw it enter: HQ settles the fee.

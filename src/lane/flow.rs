@@ -41,8 +41,6 @@ pub(super) fn anonymous(
         spot_id: None,
         plan: None,
         walk_in: false,
-        ada: false,
-        ev: false,
     }
 }
 

@@ -49,8 +49,6 @@ pub(super) fn passage(card: &str, class: Option<VehicleClass>) -> Passage {
         spot_id: None,
         plan: Some(PlanKind::Monthly),
         walk_in: true,
-        ada: false,
-        ev: false,
     }
 }
 

@@ -112,7 +112,7 @@ pub(super) fn apply_effect(
     match &event.body {
         EventBody::CheckIn(p) => {
             if let (Some(v), Some(class)) = (&vehicle, p.vehicle_class) {
-                put_presence(conn, &in_presence(event, p, v, class))?;
+                put_presence(conn, &in_presence(conn, event, p, v, class)?)?;
             }
             if let Some(r) = &p.reservation_id {
                 conn.execute(
@@ -139,20 +139,35 @@ pub(super) fn apply_effect(
 }
 
 /// The presence row a check_in creates.
-fn in_presence(event: &Event, p: &Passage, vehicle: &str, class: VehicleClass) -> Presence {
-    Presence {
+///
+/// The ADA and EV flags (which spots it may take) come from the replica's
+/// vehicle record: the contract's check_in does not carry them, and every
+/// gate of the lot has the same replica.
+fn in_presence(
+    conn: &Connection,
+    event: &Event,
+    p: &Passage,
+    vehicle: &str,
+    class: VehicleClass,
+) -> Result<Presence, StoreError> {
+    let (ada, ev) = conn
+        .prepare_cached("SELECT ada, ev FROM vehicles WHERE vehicle_id = ?1")?
+        .query_row([vehicle], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((false, false));
+    Ok(Presence {
         vehicle_id: vehicle.to_owned(),
         user_id: p.user_id.clone().unwrap_or_default(),
         class,
-        ada: p.ada,
-        ev: p.ev,
+        ada,
+        ev,
         since: event.at,
         reservation_id: p.reservation_id.clone(),
         spot_id: p.spot_id.clone(),
         // The contract: a user without a plan parks on the daily tariff.
         plan: p.plan.unwrap_or(PlanKind::Daily),
         event_id: event.event_id.clone(),
-    }
+    })
 }
 
 /// Undoes the effect of `related`: a check_in that never passed takes its

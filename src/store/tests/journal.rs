@@ -101,10 +101,14 @@ fn the_outbox_is_in_seq_order_until_delivered() {
 #[test]
 fn check_in_and_check_out_move_presence() {
     let mut db = mem();
+    // The flags come from the replica's vehicle, not from the event.
+    let mut v = vehicle("v-1", "u-1", Standard);
+    v.ev = true;
+    db.apply_batch(&batch(1, vec![up(Record::Vehicle(v))]))
+        .unwrap();
     let mut p = passage("v-1", Standard);
     p.reservation_id = Some("r-1".into());
     p.spot_id = Some("B1-042".into());
-    p.ev = true;
     let e = record(&mut db, check_in(p.clone()));
     assert_eq!(
         db.presence().unwrap(),

@@ -135,8 +135,6 @@ fn passage(vehicle: &str, class: VehicleClass) -> Passage {
         spot_id: None,
         plan: Some(PlanKind::Monthly),
         walk_in: true,
-        ada: false,
-        ev: false,
     }
 }
 
