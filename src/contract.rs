@@ -293,3 +293,6 @@ pub struct Occupancy {
     pub entered: std::collections::BTreeMap<VehicleClass, u64>,
     pub exited: std::collections::BTreeMap<VehicleClass, u64>,
 }
+
+#[cfg(test)]
+mod tests;
