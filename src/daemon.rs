@@ -154,23 +154,30 @@ where
                 None => std::future::pending().await,
             }
         };
-        // Biased: hardware events already queued are handled before a timer
-        // or a control request that came after them (the sim's reply, and so
-        // a test's next step, comes only once its event is queued).
+        // Events come from several queues, so which is polled first is not
+        // which happened first: a card may be taken while the loop change
+        // queued just before it sits unread in the other queue. So before
+        // acting on anything, the gate takes in every hardware event already
+        // queued (`catch_up`): a card is decided on the loops as they are,
+        // and a timer or control request (a test's next step comes only once
+        // the sim queued the previous one) never overtakes the hardware.
         tokio::select! {
             biased;
             _ = &mut shutdown => break,
-            event = gate.hw.presence.next_event() => {
-                let event = event?;
-                let input = Input::Sensor(lane_sensor(event.sensor), sensor_state(event.state));
-                gate.feed(input).await?;
+            event = gate.hw.presence.next_event() => gate.sensor(event?).await?,
+            event = gate.hw.reader.next_event() => {
+                gate.catch_up_sensors().await?;
+                gate.reader(event?).await?;
             }
-            event = gate.hw.reader.next_event() => gate.reader(event?).await?,
             _ = timer => {
+                gate.catch_up().await?;
                 gate.wake = None;
                 gate.feed(Input::Tick).await?;
             }
-            Some(request) = control.recv() => gate.control(request).await,
+            Some(request) = control.recv() => {
+                gate.catch_up().await?;
+                gate.control(request).await;
+            }
             _ = housekeeping.tick() => gate.housekeeping().await?,
         }
     }
@@ -185,13 +192,39 @@ where
     B: hal::Barrier,
     F: hal::Feedback,
 {
+    async fn sensor(&mut self, event: hal::SensorEvent) -> Result<(), DaemonError> {
+        let input = Input::Sensor(lane_sensor(event.sensor), sensor_state(event.state));
+        self.feed(input).await
+    }
+
+    /// Takes in the sensor changes already queued, without waiting.
+    async fn catch_up_sensors(&mut self) -> Result<(), DaemonError> {
+        while let Some(event) = ready_now(self.hw.presence.next_event()) {
+            self.sensor(event?).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes in every hardware event already queued, without waiting.
+    async fn catch_up(&mut self) -> Result<(), DaemonError> {
+        loop {
+            self.catch_up_sensors().await?;
+            match ready_now(self.hw.reader.next_event()) {
+                Some(event) => self.reader(event?).await?,
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Steps the lane with `input` and carries out its actions, feeding the
     /// answers (decisions, commits) back until the lane has nothing left to ask.
     async fn feed(&mut self, input: Input) -> Result<(), DaemonError> {
         let mut inputs = VecDeque::from([input]);
         while let Some(input) = inputs.pop_front() {
             let now = self.clock.now();
+            tracing::debug!(?input, %now, "lane input");
             for action in self.lane.step(input, now) {
+                tracing::debug!(?action, "lane action");
                 match action {
                     Action::Decide(card) => {
                         inputs.push_back(Input::Decided(self.decide(card, now).await?))
@@ -478,6 +511,17 @@ where
             outbox_depth,
             replica_seq,
         })
+    }
+}
+
+/// The output of `fut` if it is ready right now. Unconstrained: tokio's
+/// cooperative budget must not make a queued event look absent.
+fn ready_now<T>(fut: impl Future<Output = T>) -> Option<T> {
+    let fut = std::pin::pin!(tokio::task::unconstrained(fut));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
     }
 }
 

@@ -164,7 +164,7 @@ impl Gate {
             .arg("--config")
             .arg(&config)
             .args(["--demo-data", "--manual-clock", start])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,parkgate::daemon=debug")
             .env("NOTIFY_SOCKET", &notify_path)
             .stdin(Stdio::null())
             .stdout(out)
