@@ -6,9 +6,10 @@
 //! [`Action::WakeAt`] out and [`Input::Tick`] back in.
 //!
 //! One card read, end to end: `Card` → `Decide` → `Decided(Admit)` →
-//! `Record([check_in])` → `Committed(Ok([id]))` → `Barrier(Up)` + `Show` (+
-//! `Record(alerts)`, each naming `id`) → the safety loop is occupied then
-//! cleared (the vehicle passed) → after `close_delay_ms` `Barrier(Down)`.
+//! `Record([check_in, policy alerts...])` (one transaction; the store names
+//! the check_in in each alert) → `Committed(Ok(ids))` → `Barrier(Up)` +
+//! `Show` → the safety loop is occupied then cleared (the vehicle passed) →
+//! after `close_delay_ms` `Barrier(Down)`.
 //! The barrier never rises for an entry before its check_in is committed.
 //!
 //! Rules the lane keeps:
@@ -100,7 +101,8 @@ struct RecentCard {
 #[derive(Debug, Clone)]
 enum Pending {
     Passage(PendingPassage),
-    /// A `denied`; the alert (if any) follows it once its id is known.
+    /// A `denied` and its alert (if any), committed together; the alert is
+    /// recorded alone if that commit fails.
     Denial(Option<Alert>),
     /// A `void` of a passage in this direction and class.
     Void(Direction, Option<VehicleClass>),
@@ -115,7 +117,8 @@ struct PendingPassage {
     class: Option<VehicleClass>,
     display: String,
     about: About,
-    /// The policy's alerts: recorded after the passage, naming its id.
+    /// The policy's alerts, committed with the passage; kept to record them
+    /// again (beside a `storage_fault`) if that commit fails.
     alerts: Vec<Alert>,
 }
 

@@ -97,11 +97,3 @@ pub(super) fn storage_fault(error: &str, let_out: bool, about: &About) -> EventB
     };
     alert(AlertKind::StorageFault, Severity::Critical, msg, about)
 }
-
-/// Names `event_id` as the event an alert follows, unless it already names one.
-pub(super) fn following(mut a: Alert, event_id: Option<&str>) -> EventBody {
-    if a.related_event_id.is_none() {
-        a.related_event_id = event_id.map(str::to_string);
-    }
-    EventBody::Alert(a)
-}

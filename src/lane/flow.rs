@@ -124,7 +124,10 @@ impl Lane {
                 alert,
                 display,
             } => {
-                self.record(vec![EventBody::Denied(denied)], Pending::Denial(alert), out);
+                // The alert goes in the denial's transaction (the store links it).
+                let mut events = vec![EventBody::Denied(denied)];
+                events.extend(alert.clone().map(EventBody::Alert));
+                self.record(events, Pending::Denial(alert), out);
                 out.push(show(Light::Red, &display));
             }
         }
@@ -139,6 +142,10 @@ impl Lane {
         out: &mut Vec<Action>,
     ) {
         let (class, about) = passage_of(&event);
+        // The policy's alerts go in the passage's transaction: the store
+        // links each to it, so a crash cannot keep one without the other.
+        let mut events = vec![event];
+        events.extend(alerts.iter().cloned().map(EventBody::Alert));
         let pending = PendingPassage {
             direction,
             class,
@@ -146,7 +153,7 @@ impl Lane {
             about,
             alerts,
         };
-        self.record(vec![event], Pending::Passage(pending), out);
+        self.record(events, Pending::Passage(pending), out);
     }
 
     pub(super) fn committed(
@@ -160,13 +167,9 @@ impl Lane {
         };
         match pending {
             Pending::Passage(p) => self.passage_committed(p, result, now, out),
-            Pending::Denial(Some(alert)) => {
-                let id = result.ok().and_then(|ids| ids.into_iter().next());
-                self.record(
-                    vec![alerts::following(alert, id.as_deref())],
-                    Pending::Note,
-                    out,
-                );
+            // The denial's transaction failed: the alert, at least, may still go in.
+            Pending::Denial(Some(alert)) if result.is_err() => {
+                self.record(vec![EventBody::Alert(alert)], Pending::Note, out);
             }
             Pending::Void(direction, class) if result.is_ok() => {
                 let undo = match direction {
@@ -176,7 +179,7 @@ impl Lane {
                 self.count(undo, class);
             }
             // A failed void leaves the passage in the journal, and so in the counters.
-            Pending::Denial(None) | Pending::Void(..) | Pending::Note => {}
+            Pending::Denial(_) | Pending::Void(..) | Pending::Note => {}
         }
     }
 
@@ -191,11 +194,6 @@ impl Lane {
             Ok(ids) => {
                 let id = ids.into_iter().next();
                 self.count(p.direction, p.class);
-                let notes: Vec<EventBody> = p
-                    .alerts
-                    .into_iter()
-                    .map(|a| alerts::following(a, id.as_deref()))
-                    .collect();
                 let about = About {
                     event_id: id,
                     ..p.about
@@ -209,9 +207,6 @@ impl Lane {
                 self.passed = None;
                 self.raise(now, out);
                 out.push(show(Light::Green, &p.display));
-                if !notes.is_empty() {
-                    self.record(notes, Pending::Note, out);
-                }
             }
             Err(error) => {
                 let let_out = p.direction == Direction::Out;

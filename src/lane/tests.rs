@@ -150,7 +150,12 @@ pub(super) fn sensor(lane: &mut Lane, sensor: Sensor, state: SensorState, ms: i6
 }
 
 pub(super) fn ok(id: &str) -> Input {
-    Input::Committed(Ok(vec![id.to_string()]))
+    ok_ids(&[id])
+}
+
+/// The store committed a batch of several events.
+pub(super) fn ok_ids(ids: &[&str]) -> Input {
+    Input::Committed(Ok(ids.iter().map(|id| id.to_string()).collect()))
 }
 
 /// A vehicle on the arming loop taps `card` at 1 s, the policy admits it and
@@ -210,7 +215,7 @@ fn admit_records_the_check_in_before_the_barrier_rises() {
 }
 
 #[test]
-fn policy_alerts_are_recorded_after_the_passage_naming_it() {
+fn policy_alerts_are_recorded_in_the_passages_transaction() {
     let mut lane = new_lane(Role::Both);
     sensor(&mut lane, Sensor::Arming, Occupied, 0);
     lane.step(Input::Card("04A1".into()), at(0));
@@ -219,22 +224,21 @@ fn policy_alerts_are_recorded_after_the_passage_naming_it() {
         Input::Decided(admit(Direction::In, "04A1", None, vec![alert])),
         at(0),
     );
-    assert_eq!(records(&actions).len(), 1);
-    assert_eq!(
-        records(&actions)[0].len(),
-        1,
-        "only the check_in in the passage's transaction"
+    let recs = records(&actions);
+    assert!(
+        matches!(&recs[..], [one] if matches!(&one[..],
+            [EventBody::CheckIn(_), EventBody::Alert(a)]
+                if a.alert == AlertKind::AntiPassback && a.related_event_id.is_none())),
+        "check_in and its alert in one transaction (the store links them): {recs:?}"
     );
 
-    let actions = lane.step(ok("e1"), at(10));
-    let alerts = alerts_in(&actions);
-    assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].alert, AlertKind::AntiPassback);
-    assert_eq!(alerts[0].related_event_id.as_deref(), Some("e1"));
+    let actions = lane.step(ok_ids(&["e1", "e2"]), at(10));
+    assert!(records(&actions).is_empty(), "nothing left to record");
+    assert_eq!(barrier(&actions), vec![Up]);
 }
 
 #[test]
-fn a_refusal_shows_red_and_records_denied_then_its_alert() {
+fn a_refusal_shows_red_and_records_denied_with_its_alert() {
     let mut lane = new_lane(Role::Entry);
     sensor(&mut lane, Sensor::Arming, Occupied, 0);
     lane.step(Input::Card("0BAD".into()), at(100));
@@ -246,12 +250,11 @@ fn a_refusal_shows_red_and_records_denied_then_its_alert() {
     assert_eq!(shows(&actions)[0].light, Light::Red);
     let recs = records(&actions);
     assert_eq!(recs.len(), 1);
-    assert!(matches!(&recs[0][..], [EventBody::Denied(d)] if d.reason == DenyReason::CardRevoked));
+    assert!(matches!(&recs[0][..],
+        [EventBody::Denied(d), EventBody::Alert(a)]
+            if d.reason == DenyReason::CardRevoked && a.alert == AlertKind::WrongCard));
 
-    let alerts = alerts_in(&lane.step(ok("d1"), at(120)));
-    assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].alert, AlertKind::WrongCard);
-    assert_eq!(alerts[0].related_event_id.as_deref(), Some("d1"));
+    assert!(records(&lane.step(ok_ids(&["d1", "d2"]), at(120))).is_empty());
     assert_eq!(lane.status().phase, Phase::Idle);
 }
 
@@ -323,14 +326,14 @@ fn an_exit_lane_lets_a_refused_card_out_unidentified() {
     let actions = lane.step(Input::Decided(deny("0BAD", DenyReason::CardExpired)), at(0));
     let recs = records(&actions);
     assert!(
-        matches!(&recs[..], [ev] if matches!(&ev[..], [EventBody::CheckOut(c)] if c.passage.card.as_deref() == Some("0BAD") && c.passage.vehicle_class.is_none())),
-        "{recs:?}"
+        matches!(&recs[..], [ev] if matches!(&ev[..],
+            [EventBody::CheckOut(c), EventBody::Alert(a)]
+                if c.passage.card.as_deref() == Some("0BAD") && c.passage.vehicle_class.is_none()
+                    && a.alert == AlertKind::WrongCard)),
+        "the check_out, and the wrong_card alert kept beside it: {recs:?}"
     );
-    let actions = lane.step(ok("e1"), at(10));
+    let actions = lane.step(ok_ids(&["e1", "e2"]), at(10));
     assert_eq!(barrier(&actions), vec![Up]);
-    let alerts = alerts_in(&actions);
-    assert_eq!(alerts.len(), 1, "the wrong_card alert is kept");
-    assert_eq!(alerts[0].related_event_id.as_deref(), Some("e1"));
 }
 
 #[test]

@@ -19,6 +19,11 @@ impl Db {
     ///
     /// Each gets the next `gate_seq` (1, 2, 3, ... across restarts, never
     /// reused) and a fresh ULID `event_id`, and waits in the outbox.
+    ///
+    /// A batch that starts with a check_in, check_out or denied may carry
+    /// the alerts about it: each alert without a `related_event_id` is given
+    /// that first event's id. So a decision and its alerts are one
+    /// transaction, though the lane cannot know the id before the commit.
     pub fn record(
         &mut self,
         bodies: Vec<EventBody>,
@@ -31,9 +36,18 @@ impl Db {
         // A counter row rather than MAX(gate_seq) + 1: pruning old events
         // must never let a seq be handed out twice.
         let mut seq = get_meta(&tx, GATE_SEQ)?;
-        let mut events = Vec::with_capacity(bodies.len());
-        for body in bodies {
+        let mut events: Vec<Event> = Vec::with_capacity(bodies.len());
+        for mut body in bodies {
             seq += 1;
+            if let (EventBody::Alert(alert), Some(first)) = (&mut body, events.first())
+                && alert.related_event_id.is_none()
+                && matches!(
+                    first.body,
+                    EventBody::CheckIn(_) | EventBody::CheckOut(_) | EventBody::Denied(_)
+                )
+            {
+                alert.related_event_id = Some(first.event_id.clone());
+            }
             let event = Event {
                 v: VERSION,
                 event_id: Ulid::new().to_string(),

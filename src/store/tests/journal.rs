@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::contract::{Alert, AlertKind, Clock, Event, Severity};
+use crate::contract::{Alert, AlertKind, Clock, Denied, DenyReason, Event, Severity};
 use crate::model::Presence;
 
 use VehicleClass::{Compact, Standard};
@@ -217,4 +217,50 @@ fn sibling_events_apply_once_and_do_not_count_here() {
 
     let (entered, _) = db.counters().unwrap();
     assert_eq!(entered, BTreeMap::from([(Standard, 1)]));
+}
+
+fn related(e: &Event) -> Option<&str> {
+    match &e.body {
+        EventBody::Alert(a) => a.related_event_id.as_deref(),
+        _ => None,
+    }
+}
+
+#[test]
+fn alerts_recorded_with_a_decision_name_it() {
+    let mut db = mem();
+    let denied = EventBody::Denied(Denied {
+        card: Some("0BADC0DE".into()),
+        reason: DenyReason::UnknownCard,
+        user_id: None,
+        user_name: None,
+    });
+    let mut named = alert();
+    if let EventBody::Alert(a) = &mut named {
+        a.related_event_id = Some("elsewhere".into());
+    }
+    let events = db
+        .record(vec![denied, alert(), named], now(), Clock::Synced)
+        .unwrap();
+    assert_eq!(related(&events[1]), Some(events[0].event_id.as_str()));
+    assert_eq!(
+        related(&events[2]),
+        Some("elsewhere"),
+        "an alert naming an event keeps it"
+    );
+    // Stored as linked, so the outbox publishes the link.
+    assert_eq!(
+        related(&db.outbox(10).unwrap()[1]),
+        Some(events[0].event_id.as_str())
+    );
+
+    // Alone, or after anything but a decision, an alert names nothing.
+    let alone = db
+        .record(vec![alert(), alert()], now(), Clock::Synced)
+        .unwrap();
+    assert_eq!((related(&alone[0]), related(&alone[1])), (None, None));
+    let after_void = db
+        .record(vec![void("x"), alert()], now(), Clock::Synced)
+        .unwrap();
+    assert_eq!(related(&after_void[1]), None);
 }
