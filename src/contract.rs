@@ -12,6 +12,20 @@ use crate::model::{Card, Plan, PlanKind, Reservation, Timestamp, User, Vehicle, 
 /// The contract version this gate speaks.
 pub const VERSION: u32 = 1;
 
+/// The root of one gate's topics: `parkgate/v1/{site}/{lot}/gates/{gate}`.
+pub fn gate_root(site: &str, lot: &str, gate: &str) -> String {
+    format!("parkgate/v1/{site}/{lot}/gates/{gate}")
+}
+
+/// The topic an event is published on: `{gate root}/events/{type}`.
+pub fn event_topic(event: &Event) -> String {
+    format!(
+        "{}/events/{}",
+        gate_root(&event.site, &event.lot, &event.gate),
+        event.type_name()
+    )
+}
+
 /// Why a payload from HQ (or a file) was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {
@@ -175,6 +189,28 @@ pub struct Passage {
     pub spot_id: Option<String>,
     pub plan: Option<PlanKind>,
     pub walk_in: bool,
+}
+
+impl Passage {
+    /// A passage of nothing known but, perhaps, the card and its user: an HQ
+    /// `open`, or a vehicle an exit lets out without identifying it.
+    pub fn unidentified(
+        card: Option<String>,
+        user_id: Option<String>,
+        user_name: Option<String>,
+    ) -> Passage {
+        Passage {
+            card,
+            user_id,
+            user_name,
+            vehicle_id: None,
+            vehicle_class: None,
+            reservation_id: None,
+            spot_id: None,
+            plan: None,
+            walk_in: false,
+        }
+    }
 }
 
 /// The fields of a `check_out`.

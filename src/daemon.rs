@@ -607,17 +607,7 @@ mod tests {
             (None, lane::OUT_OF_ORDER, DenyReason::UnknownCard)
         );
 
-        let passage = Passage {
-            card: Some("0BADC0DE".into()),
-            user_id: None,
-            user_name: None,
-            vehicle_id: None,
-            vehicle_class: None,
-            reservation_id: None,
-            spot_id: None,
-            plan: None,
-            walk_in: false,
-        };
+        let passage = Passage::unidentified(Some("0BADC0DE".into()), None, None);
         let exit = Decision::Admit {
             direction: Direction::Out,
             event: EventBody::CheckIn(passage),

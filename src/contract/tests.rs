@@ -75,6 +75,17 @@ fn check_in_has_exactly_the_contract_fields() {
 }
 
 #[test]
+fn an_event_is_published_under_its_gate_root_and_type() {
+    let e = envelope(EventBody::Void {
+        related_event_id: "x".into(),
+    });
+    assert_eq!(
+        event_topic(&e),
+        "parkgate/v1/b1/main/gates/entry-1/events/void"
+    );
+}
+
+#[test]
 fn check_out_adds_the_stay_and_the_fee() {
     let out = CheckOut {
         passage: passage(),

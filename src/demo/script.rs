@@ -241,29 +241,15 @@ impl Driver {
 }
 
 fn print_summary(cfg: &Config, scene: &Scene) {
-    let tz = cfg.tz();
-    println!(
-        "\nThe journal ({} events):\n{}",
-        scene.events.len(),
-        report::EVENT_HEADER
-    );
-    for e in &scene.events {
-        println!("{}", report::event_line(e, tz));
-    }
+    println!("\nThe journal ({} events):", scene.events.len());
+    print!("{}", report::events(&scene.events, cfg.tz()));
     println!(
         "\nQueued for HQ ({} events in the outbox, no broker configured):",
         scene.outbox.len()
     );
-    let root = format!(
-        "parkgate/v1/{}/{}/gates/{}",
-        cfg.gate.site, cfg.gate.lot, cfg.gate.gate
-    );
     for e in &scene.outbox {
-        println!(
-            "{root}/events/{}  {}",
-            e.type_name(),
-            serde_json::to_string(e).unwrap_or_default()
-        );
+        let payload = serde_json::to_string(e).unwrap_or_default();
+        println!("{}  {payload}", crate::contract::event_topic(e));
     }
 }
 

@@ -25,25 +25,6 @@ fn passage_of(event: &EventBody) -> (Option<VehicleClass>, About) {
     (p.vehicle_class, about)
 }
 
-/// A passage of nothing known but, perhaps, the card and its user.
-pub(super) fn anonymous(
-    card: Option<String>,
-    user_id: Option<String>,
-    user_name: Option<String>,
-) -> Passage {
-    Passage {
-        card,
-        user_id,
-        user_name,
-        vehicle_id: None,
-        vehicle_class: None,
-        reservation_id: None,
-        spot_id: None,
-        plan: None,
-        walk_in: false,
-    }
-}
-
 /// A check_out with nothing known about the stay (HQ settles it).
 pub(super) fn check_out(passage: Passage) -> EventBody {
     EventBody::CheckOut(CheckOut {
@@ -110,7 +91,7 @@ impl Lane {
                 display,
             } if self.cfg.role == Role::Exit && denied.reason != DenyReason::NoVehiclePresent => {
                 // An exit never traps a car: let it out unidentified.
-                let passage = anonymous(denied.card, denied.user_id, denied.user_name);
+                let passage = Passage::unidentified(denied.card, denied.user_id, denied.user_name);
                 self.start_passage(
                     Direction::Out,
                     check_out(passage),
@@ -242,10 +223,13 @@ impl Lane {
         }
         self.open_pending = false;
         let (direction, event) = match self.cfg.role {
-            Role::Exit => (Direction::Out, check_out(anonymous(None, None, None))),
+            Role::Exit => (
+                Direction::Out,
+                check_out(Passage::unidentified(None, None, None)),
+            ),
             Role::Entry | Role::Both => (
                 Direction::In,
-                EventBody::CheckIn(anonymous(None, None, None)),
+                EventBody::CheckIn(Passage::unidentified(None, None, None)),
             ),
         };
         self.start_passage(direction, event, Vec::new(), OPENED.to_string(), out);

@@ -3,7 +3,7 @@
 
 use chrono::DateTime;
 
-use super::flow::{anonymous, check_out};
+use super::flow::check_out;
 use super::*;
 use crate::config::LaneTimings;
 use crate::contract::{AlertKind, Denied, DenyReason, Passage, Severity};
@@ -460,9 +460,9 @@ fn an_open_command_is_one_cardless_passage() {
         let actions = lane.step(Input::Command(Command::Open), at(0));
         let recs = records(&actions);
         let expected = if out {
-            check_out(anonymous(None, None, None))
+            check_out(Passage::unidentified(None, None, None))
         } else {
-            EventBody::CheckIn(anonymous(None, None, None))
+            EventBody::CheckIn(Passage::unidentified(None, None, None))
         };
         assert_eq!(recs, vec![vec![expected]], "{role:?}");
         assert!(

@@ -220,10 +220,13 @@ impl Gate {
 
     /// One request on the control socket; panics unless it is answered.
     pub async fn control(&self, request: Value) -> Value {
-        tokio::time::timeout(WAIT, control(&self.control_socket(), &request))
-            .await
-            .unwrap_or_else(|_| panic!("no reply to {request} in 20 s"))
-            .unwrap_or_else(|e| panic!("control socket, {request}: {e}\n{}", self.log()))
+        tokio::time::timeout(
+            WAIT,
+            parkgate::control::request(&self.control_socket(), &request),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no reply to {request} in 20 s"))
+        .unwrap_or_else(|e| panic!("control socket, {request}: {e}\n{}", self.log()))
     }
 
     /// The daemon's status (the `status` object of the reply).
@@ -443,19 +446,6 @@ impl Gate {
             }
         }
     }
-}
-
-/// One request line on a control socket, one reply line back.
-pub async fn control(socket: &Path, request: &Value) -> std::io::Result<Value> {
-    let stream = UnixStream::connect(socket).await?;
-    let (read, mut write) = stream.into_split();
-    write.write_all(format!("{request}\n").as_bytes()).await?;
-    let line = BufReader::new(read)
-        .lines()
-        .next_line()
-        .await?
-        .ok_or_else(|| std::io::Error::other("the daemon closed without replying"))?;
-    serde_json::from_str(&line).map_err(std::io::Error::other)
 }
 
 /// The events of `events` of type `kind` (`check_in`, `denied`, ...).
