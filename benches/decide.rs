@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration};
 use parkgate::config::{self, Config};
-use parkgate::contract::{ChangeBatch, Clock, EventBody, Op, Passage, Record, VERSION};
-use parkgate::model::*;
-use parkgate::policy::{self, Context};
+use parkgate::domain::contract::{ChangeBatch, Clock, EventBody, Op, Passage, Record, VERSION};
+use parkgate::domain::model::*;
+use parkgate::domain::policy::{self, Context};
 use parkgate::store::{Db, Ident};
 
 const USERS: usize = 1_000;

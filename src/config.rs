@@ -17,14 +17,15 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AntiPassback, Role, VehicleClass};
-use crate::tariff::Tariff;
+use crate::domain::model::Role;
+use crate::domain::tariff::Tariff;
 
+pub use crate::domain::lane::LaneTimings;
+pub use crate::domain::lot::{Access, Capacity};
 pub use load::{ConfigError, Diagnostic, load, parse};
 pub use summary::summary;
 
@@ -88,110 +89,6 @@ pub struct GateId {
     pub role: Role,
     /// IANA time zone of the lot, e.g. `Asia/Ho_Chi_Minh`.
     pub timezone: String,
-}
-
-/// Spots per vehicle class; `ada` and `ev` are the spots of each class held
-/// for vehicles with that flag (counted inside the class's number).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Capacity {
-    /// If given, must equal the sum of the classes.
-    #[serde(default)]
-    pub total: Option<u32>,
-    /// Spots for compact vehicles.
-    #[serde(default)]
-    pub compact: u32,
-    /// Spots for standard vehicles.
-    #[serde(default)]
-    pub standard: u32,
-    /// Spots for large vehicles.
-    #[serde(default)]
-    pub large: u32,
-    /// Spots for oversize vehicles.
-    #[serde(default)]
-    pub oversize: u32,
-    /// Spots for motorcycle vehicles.
-    #[serde(default)]
-    pub motorcycle: u32,
-    /// ADA spots held inside each class's spots.
-    #[serde(default)]
-    pub ada: BTreeMap<VehicleClass, u32>,
-    /// EV (charger) spots held inside each class's spots.
-    #[serde(default)]
-    pub ev: BTreeMap<VehicleClass, u32>,
-}
-
-impl Capacity {
-    /// Spots of one class (0: the lot does not serve it).
-    pub fn of(&self, class: VehicleClass) -> u32 {
-        match class {
-            VehicleClass::Compact => self.compact,
-            VehicleClass::Standard => self.standard,
-            VehicleClass::Large => self.large,
-            VehicleClass::Oversize => self.oversize,
-            VehicleClass::Motorcycle => self.motorcycle,
-        }
-    }
-    /// ADA spots held inside `class`'s spots.
-    pub fn ada_of(&self, class: VehicleClass) -> u32 {
-        self.ada.get(&class).copied().unwrap_or(0)
-    }
-    /// EV spots held inside `class`'s spots.
-    pub fn ev_of(&self, class: VehicleClass) -> u32 {
-        self.ev.get(&class).copied().unwrap_or(0)
-    }
-}
-
-/// Lane timings, all in milliseconds or seconds as named.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LaneTimings {
-    /// Accept a card only while a vehicle is on the arming loop.
-    pub require_vehicle: bool,
-    /// The same card read again within this window is the same tap.
-    pub repeat_read_ms: u64,
-    /// An accepted vehicle that has not passed by then is voided.
-    pub pass_timeout_s: u64,
-    /// A barrier up this long with nothing passing raises `barrier_held_open`.
-    pub held_open_s: u64,
-    /// A loop occupied this long raises `loop_fault`.
-    pub loop_fault_s: u64,
-    /// Wait this long after the safety loop clears before lowering.
-    pub close_delay_ms: u64,
-}
-
-impl Default for LaneTimings {
-    fn default() -> Self {
-        LaneTimings {
-            require_vehicle: true,
-            repeat_read_ms: 3000,
-            pass_timeout_s: 30,
-            held_open_s: 60,
-            loop_fault_s: 600,
-            close_delay_ms: 500,
-        }
-    }
-}
-
-/// Access rules beyond the replica.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Access {
-    /// What to do with a second entry, or an exit without an entry.
-    pub anti_passback: AntiPassback,
-    /// A reservation is honoured from this many minutes before its start...
-    pub early_grace_min: u32,
-    /// ...until this many minutes after it.
-    pub late_grace_min: u32,
-}
-
-impl Default for Access {
-    fn default() -> Self {
-        Access {
-            anti_passback: AntiPassback::Soft,
-            early_grace_min: 30,
-            late_grace_min: 60,
-        }
-    }
 }
 
 /// Where the gate keeps its SQLite store, and for how long events stay.

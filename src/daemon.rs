@@ -6,6 +6,9 @@
 //! `policy`. An action that fails (a barrier output, a full disk) becomes an
 //! alert or a logged error; the loop keeps running.
 
+pub mod clock;
+pub mod control;
+pub mod notify;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 
@@ -13,13 +16,13 @@ use parkgate_hal as hal;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::clock::Clock;
+use crate::cli::report;
 use crate::config::Config;
-use crate::contract::{Alert, AlertKind, Denied, DenyReason, Event, EventBody, Severity};
-use crate::lane::{self, Action, Counters, Input, Lane, LaneConfig, Sensors};
-use crate::model::{Timestamp, VehicleClass};
-use crate::policy::{self, Context, Decision, Facts};
-use crate::report;
+use crate::daemon::clock::Clock;
+use crate::domain::contract::{Alert, AlertKind, Denied, DenyReason, Event, EventBody, Severity};
+use crate::domain::lane::{self, Action, Counters, Input, Lane, LaneConfig, Sensors};
+use crate::domain::model::{Timestamp, VehicleClass};
+use crate::domain::policy::{self, Context, Decision, Facts};
 use crate::store::{Store, StoreError};
 
 /// How often old events and expired command ids are pruned.
@@ -141,7 +144,7 @@ where
     gate.feed(Input::Tick).await?;
     // The lane has read the sensors it starts from: from here on every
     // change is an event it sees. Tell systemd (and the black-box tests).
-    crate::notify::notify("READY=1");
+    crate::daemon::notify::notify("READY=1");
 
     tokio::pin!(shutdown);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
@@ -297,7 +300,7 @@ where
         bodies: Vec<EventBody>,
         now: Timestamp,
     ) -> Result<Result<Vec<String>, String>, DaemonError> {
-        let clock = crate::contract::Clock::Synced;
+        let clock = crate::domain::contract::Clock::Synced;
         match self
             .store
             .call(move |db| db.record(bodies, now, clock))
@@ -568,8 +571,8 @@ fn lane_sensor(s: hal::Sensor) -> lane::Sensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::Passage;
-    use crate::model::Direction;
+    use crate::domain::contract::Passage;
+    use crate::domain::model::Direction;
 
     fn wrong_card() -> Alert {
         Alert {

@@ -6,13 +6,14 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
+use parkgate::cli::report;
 use parkgate::config::{self, Config};
-use parkgate::contract::{self, ChangeBatch};
-use parkgate::control;
+use parkgate::daemon::control;
 use parkgate::daemon::{self, Hardware};
-use parkgate::model::Timestamp;
+use parkgate::domain::availability;
+use parkgate::domain::contract::{self, ChangeBatch};
+use parkgate::domain::model::Timestamp;
 use parkgate::store::{Applied, Db, Ident};
-use parkgate::{availability, report};
 use parkgate_hal as hal;
 
 /// The daemon at one parking barrier, and the tools a technician uses on it.
@@ -290,8 +291,8 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<ExitCode> {
-    use parkgate::clock::{Clock, ManualClock};
     use parkgate::config::Backend;
+    use parkgate::daemon::clock::{Clock, ManualClock};
 
     let cfg = load(config)?;
     let clock = match manual_clock {
@@ -308,7 +309,7 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
     };
     let mut db = open_db(&cfg)?;
     if (demo_data || cfg.hardware.demo_data) && db.replica_seq()? == 0 {
-        db.apply_batch(&parkgate::demo::replica(&cfg.gate.lot, clock.now()))?;
+        db.apply_batch(&parkgate::cli::demo::replica(&cfg.gate.lot, clock.now()))?;
         tracing::info!("demo replica loaded");
     }
     let store = parkgate::store::Store::spawn(db);
@@ -358,7 +359,7 @@ async fn shutdown_signal() {
 fn demo() -> Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     println!("parkgate demo: one lane of lot b1/main on simulated hardware, demo data, no broker.");
-    runtime()?.block_on(parkgate::demo::play(dir.path(), true))?;
+    runtime()?.block_on(parkgate::cli::demo::play(dir.path(), true))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,8 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::locate::Locator;
 use super::validate::{self, closest};
 use super::{Config, GateId};
-use crate::model::{Role, VehicleClass};
-use crate::tariff::Tariff;
+use crate::domain::model::{Role, VehicleClass};
+use crate::domain::tariff::Tariff;
 
 /// One problem in a config file, at the key (or value) it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,11 +1,11 @@
 //! What a good config makes the gate do, in words, on one screen
 //! (printed by `parkgate check-config`).
 
-use crate::report::money;
+use crate::cli::report::money;
 use std::fmt::Write as _;
 
 use super::{Backend, Config, ReaderBus};
-use crate::model::{AntiPassback, Role, VehicleClass};
+use crate::domain::model::{AntiPassback, Role, VehicleClass};
 
 /// A one-screen description of what the gate will do with `cfg`.
 pub fn summary(cfg: &Config) -> String {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::load::schema;
 use super::*;
-use crate::model::{AntiPassback, Role, VehicleClass};
+use crate::domain::model::{AntiPassback, Role, VehicleClass};
 
 const EXAMPLE: &str = include_str!("../../config/example.toml");
 const DEMO: &str = include_str!("../../config/demo.toml");

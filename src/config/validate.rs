@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::locate::Locator;
 use super::{Config, Diagnostic};
-use crate::model::VehicleClass;
+use crate::domain::model::VehicleClass;
 
 /// The Pi header's usable BCM GPIO numbers (0 and 1 are the HAT EEPROM bus).
 const PINS: std::ops::RangeInclusive<u8> = 2..=27;

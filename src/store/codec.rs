@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::StoreError;
-use crate::model::Timestamp;
+use crate::domain::model::Timestamp;
 
 /// Meta key: the last replica batch applied.
 pub(super) const REPLICA_SEQ: &str = "replica_seq";

@@ -8,9 +8,9 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use super::codec::{col_enum, col_json, col_ts, col_ts_opt, ms};
 use super::presence::{PRESENCE_COLS, read_presence};
 use super::{Db, StoreError};
-use crate::availability::{Kind, Load};
-use crate::model::{Card, Plan, Reservation, Timestamp, User, Vehicle};
-use crate::policy::Facts;
+use crate::domain::availability::{Kind, Load};
+use crate::domain::model::{Card, Plan, Reservation, Timestamp, User, Vehicle};
+use crate::domain::policy::Facts;
 
 /// How far around now a user's reservations are fetched for the policy.
 const RESERVATION_HORIZON: Duration = Duration::days(1);

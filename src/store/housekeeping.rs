@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{col_u64, ms};
 use super::{Db, StoreError};
-use crate::model::Timestamp;
+use crate::domain::model::Timestamp;
 
 /// What one [`Db::prune`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

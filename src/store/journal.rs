@@ -10,8 +10,8 @@ use ulid::Ulid;
 use super::codec::{GATE_SEQ, col_enum, col_json, col_u64, get_meta, int, ms, set_meta, ts_text};
 use super::presence::apply_effect;
 use super::{Db, StoreError};
-use crate::contract::{Clock, Event, EventBody, VERSION};
-use crate::model::{Timestamp, VehicleClass};
+use crate::domain::contract::{Clock, Event, EventBody, VERSION};
+use crate::domain::model::{Timestamp, VehicleClass};
 
 impl Db {
     /// Journals `bodies` as events stamped `at`, in one transaction, together

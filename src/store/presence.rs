@@ -13,8 +13,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::codec::{col_enum, col_ts, enum_text, ms, ts_text};
 use super::journal::{ENTERED, EXITED, bump};
 use super::{Db, StoreError};
-use crate::contract::{Event, EventBody, Passage};
-use crate::model::{PlanKind, Presence, VehicleClass};
+use crate::domain::contract::{Event, EventBody, Passage};
+use crate::domain::model::{PlanKind, Presence, VehicleClass};
 
 impl Db {
     /// Applies a sibling gate's `check_in`, `check_out` or `void` to presence,

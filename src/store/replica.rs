@@ -8,7 +8,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::codec::{REPLICA_SEQ, enum_text, get_meta, ms, set_meta, ts_text};
 use super::{Db, StoreError};
-use crate::contract::{ChangeBatch, Kind, Op, Record, VERSION};
+use crate::domain::contract::{ChangeBatch, Kind, Op, Record, VERSION};
 
 /// What became of a change batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

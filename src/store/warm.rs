@@ -19,8 +19,8 @@ use std::time::Instant;
 use chrono::TimeDelta;
 
 use super::{Db, StoreError};
-use crate::availability::Load;
-use crate::model::Timestamp;
+use crate::domain::availability::Load;
+use crate::domain::model::Timestamp;
 
 /// How old a warm load may be when a card is decided on.
 pub const FRESH: TimeDelta = TimeDelta::seconds(5);

@@ -25,7 +25,7 @@ use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-pub use parkgate::demo::cards;
+pub use parkgate::cli::demo::cards;
 
 /// Where every test's manual clock starts (Alice's reservation starts here).
 pub const START: &str = "2026-11-23T07:58:00+07:00";
@@ -222,7 +222,7 @@ impl Gate {
     pub async fn control(&self, request: Value) -> Value {
         tokio::time::timeout(
             WAIT,
-            parkgate::control::request(&self.control_socket(), &request),
+            parkgate::daemon::control::request(&self.control_socket(), &request),
         )
         .await
         .unwrap_or_else(|_| panic!("no reply to {request} in 20 s"))

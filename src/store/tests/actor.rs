@@ -1,6 +1,6 @@
 use super::super::{Store, StoreError};
 use super::*;
-use crate::contract::Clock;
+use crate::domain::contract::Clock;
 
 #[tokio::test]
 async fn async_callers_reach_the_store_thread() {

@@ -1,5 +1,5 @@
-use crate::availability::{Kind, Load};
-use crate::contract::Clock;
+use crate::domain::availability::{Kind, Load};
+use crate::domain::contract::Clock;
 
 use super::*;
 

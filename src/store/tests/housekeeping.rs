@@ -1,6 +1,6 @@
 use super::super::Pruned;
 use super::*;
-use crate::contract::{Alert, AlertKind, Clock, Severity};
+use crate::domain::contract::{Alert, AlertKind, Clock, Severity};
 
 fn alert() -> EventBody {
     EventBody::Alert(Alert {

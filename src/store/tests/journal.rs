@@ -1,8 +1,8 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::contract::{Alert, AlertKind, Clock, Denied, DenyReason, Event, Severity};
-use crate::model::Presence;
+use crate::domain::contract::{Alert, AlertKind, Clock, Denied, DenyReason, Event, Severity};
+use crate::domain::model::Presence;
 
 use VehicleClass::{Compact, Standard};
 

@@ -1,10 +1,10 @@
 use super::super::{Applied, StoreError};
 use super::*;
-use crate::contract::{Clock, Kind};
+use crate::domain::contract::{Clock, Kind};
 
 const UID: &str = "04A1B2C3D4E5F6";
 
-fn facts(db: &Db, credential: &str) -> crate::policy::Facts {
+fn facts(db: &Db, credential: &str) -> crate::domain::policy::Facts {
     db.facts(credential, "main", now(), 15, 30).unwrap()
 }
 

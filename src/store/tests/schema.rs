@@ -3,7 +3,7 @@ use rusqlite::Connection;
 use super::super::schema::{MIGRATIONS, migrate_to};
 use super::super::{Db, StoreError};
 use super::*;
-use crate::contract::{Clock, Kind};
+use crate::domain::contract::{Clock, Kind};
 
 fn user_version(db: &Db) -> i64 {
     db.conn

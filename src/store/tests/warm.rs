@@ -1,7 +1,7 @@
 //! The warm load: reused while fresh, dropped by every write, warmed when idle.
 
-use crate::availability::Kind;
-use crate::contract::Clock;
+use crate::domain::availability::Kind;
+use crate::domain::contract::Clock;
 
 use super::*;
 

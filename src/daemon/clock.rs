@@ -11,7 +11,7 @@ use chrono::{TimeDelta, Utc};
 use chrono_tz::Tz;
 use tokio::sync::watch;
 
-use crate::model::Timestamp;
+use crate::domain::model::Timestamp;
 
 /// A source of time and of wake-ups.
 #[derive(Debug, Clone)]

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::Capacity;
-use crate::model::VehicleClass;
+use crate::domain::lot::Capacity;
+use crate::domain::model::VehicleClass;
 
 /// What kind of spot a vehicle may take: its class and flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -15,13 +15,14 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 use super::cards;
-use crate::clock::{Clock, ManualClock};
+use crate::cli::report;
 use crate::config::{self, Config};
-use crate::contract::Event;
+use crate::daemon::clock::{Clock, ManualClock};
+use crate::daemon::control;
 use crate::daemon::{self, Hardware};
-use crate::model::Timestamp;
+use crate::domain::contract::Event;
+use crate::domain::model::Timestamp;
 use crate::store::{Db, Ident, Store};
-use crate::{control, report};
 
 /// What the demo saw, for the caller (and tests) to check.
 #[derive(Debug, Default)]
@@ -43,7 +44,7 @@ fn start() -> Timestamp {
 /// Plays the morning in `dir` (a fresh directory), printing the story to stdout
 /// when `narrate` is set.
 pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
-    let mut cfg = config::parse(include_str!("../../config/demo.toml"))
+    let mut cfg = config::parse(include_str!("../../../config/demo.toml"))
         .map_err(|d| anyhow::anyhow!("config/demo.toml is invalid: {d:?}"))?;
     cfg.store.path = dir.join("gate.db");
     cfg.hardware.sim_socket = dir.join("sim.sock");
@@ -249,14 +250,14 @@ fn print_summary(cfg: &Config, scene: &Scene) {
     );
     for e in &scene.outbox {
         let payload = serde_json::to_string(e).unwrap_or_default();
-        println!("{}  {payload}", crate::contract::event_topic(e));
+        println!("{}  {payload}", crate::domain::contract::event_topic(e));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::{AlertKind, DenyReason, EventBody};
+    use crate::domain::contract::{AlertKind, DenyReason, EventBody};
     use parkgate_hal::Light;
 
     /// The whole stack (sim, daemon, lane, policy, store) plays the morning,

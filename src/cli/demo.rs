@@ -4,8 +4,8 @@
 
 use chrono::Duration;
 
-use crate::contract::{ChangeBatch, Op, Record, VERSION};
-use crate::model::{
+use crate::domain::contract::{ChangeBatch, Op, Record, VERSION};
+use crate::domain::model::{
     Card, CardStatus, Plan, PlanKind, PlanStatus, Reservation, ReservationStatus, Timestamp, User,
     UserStatus, Vehicle, VehicleClass,
 };

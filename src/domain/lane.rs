@@ -45,12 +45,12 @@ use chrono::TimeDelta;
 
 pub use types::{
     Action, BarrierCommand, Command, Counters, DEFAULT_FALL_MS, Input, LaneConfig, LaneStatus,
-    Light, Phase, Sensor, SensorState, Sensors, Signal,
+    LaneTimings, Light, Phase, Sensor, SensorState, Sensors, Signal,
 };
 
 use self::alerts::About;
-use crate::contract::{Alert, EventBody};
-use crate::model::{Direction, Timestamp, VehicleClass};
+use crate::domain::contract::{Alert, EventBody};
+use crate::domain::model::{Direction, Timestamp, VehicleClass};
 
 /// Shown when the store cannot record an entry.
 pub const OUT_OF_ORDER: &str = "Out of order - call security";

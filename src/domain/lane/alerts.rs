@@ -1,7 +1,7 @@
 //! The alerts the lane raises itself, with their severity and the one human
 //! sentence the contract asks for. One place, so wording stays consistent.
 
-use crate::contract::{Alert, AlertKind, EventBody, Severity};
+use crate::domain::contract::{Alert, AlertKind, EventBody, Severity};
 
 /// Who an alert is about, when known: the card, its user, and the passage
 /// (check_in or check_out) it follows.

@@ -6,8 +6,8 @@ use chrono::TimeDelta;
 
 use super::alerts;
 use super::{Action, Arm, BarrierCommand, Lane, Pending, Sensor, SensorState, ms, secs};
-use crate::contract::EventBody;
-use crate::model::Timestamp;
+use crate::domain::contract::EventBody;
+use crate::domain::model::Timestamp;
 
 impl Lane {
     /// Told to come down less than `fall_ms` ago: still moving, so a vehicle

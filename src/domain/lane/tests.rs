@@ -5,10 +5,10 @@ use chrono::DateTime;
 
 use super::flow::check_out;
 use super::*;
-use crate::config::LaneTimings;
-use crate::contract::{AlertKind, Denied, DenyReason, Passage, Severity};
-use crate::model::{PlanKind, Role};
-use crate::policy::Decision;
+use crate::domain::contract::{AlertKind, Denied, DenyReason, Passage, Severity};
+use crate::domain::lane::LaneTimings;
+use crate::domain::model::{PlanKind, Role};
+use crate::domain::policy::Decision;
 
 use BarrierCommand::{Down, Up};
 use SensorState::{Clear, Occupied};

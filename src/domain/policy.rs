@@ -6,16 +6,16 @@
 
 use chrono_tz::Tz;
 
-use crate::availability::{self, Kind, Load};
-use crate::config::Capacity;
-use crate::contract::{
+use crate::domain::availability::{self, Kind, Load};
+use crate::domain::contract::{
     Alert, AlertKind, CheckOut, Denied, DenyReason, EventBody, Fee, Passage, Severity,
 };
-use crate::model::{
+use crate::domain::lot::Capacity;
+use crate::domain::model::{
     AntiPassback, Card, CardStatus, Direction, Plan, PlanKind, PlanStatus, Presence, Reservation,
     ReservationStatus, Role, Timestamp, User, UserStatus, Vehicle,
 };
-use crate::tariff::{self, Tariff};
+use crate::domain::tariff::{self, Tariff};
 
 /// Everything the store knows that bears on one credential, read at once.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -318,7 +318,7 @@ fn exit(facts: &Facts, ctx: &Context<'_>, now: Timestamp) -> Decision {
         (PlanKind::Daily, amount) if amount > 0 => {
             format!(
                 "Goodbye {name} - fee {}",
-                crate::report::money(amount, &charge.currency)
+                crate::cli::report::money(amount, &charge.currency)
             )
         }
         _ => format!("Goodbye {name}"),

@@ -6,10 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::LaneTimings;
-use crate::contract::EventBody;
-use crate::model::{Role, Timestamp, VehicleClass};
-use crate::policy::Decision;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::contract::EventBody;
+use crate::domain::model::{Role, Timestamp, VehicleClass};
+use crate::domain::policy::Decision;
 
 /// How long the barrier arm is assumed to take to come down when nothing
 /// reports it: a vehicle reaching the safety loop within this time after
@@ -233,4 +234,35 @@ pub struct LaneStatus {
     pub fault: bool,
     /// Net vehicles per class through this lane (see [`Counters`]).
     pub occupancy: BTreeMap<VehicleClass, i64>,
+}
+
+/// Lane timings, all in milliseconds or seconds as named.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LaneTimings {
+    /// Accept a card only while a vehicle is on the arming loop.
+    pub require_vehicle: bool,
+    /// The same card read again within this window is the same tap.
+    pub repeat_read_ms: u64,
+    /// An accepted vehicle that has not passed by then is voided.
+    pub pass_timeout_s: u64,
+    /// A barrier up this long with nothing passing raises `barrier_held_open`.
+    pub held_open_s: u64,
+    /// A loop occupied this long raises `loop_fault`.
+    pub loop_fault_s: u64,
+    /// Wait this long after the safety loop clears before lowering.
+    pub close_delay_ms: u64,
+}
+
+impl Default for LaneTimings {
+    fn default() -> Self {
+        LaneTimings {
+            require_vehicle: true,
+            repeat_read_ms: 3000,
+            pass_timeout_s: 30,
+            held_open_s: 60,
+            loop_fault_s: 600,
+            close_delay_ms: 500,
+        }
+    }
 }

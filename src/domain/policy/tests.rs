@@ -3,7 +3,7 @@
 use chrono::DateTime;
 
 use super::*;
-use crate::model::VehicleClass;
+use crate::domain::model::VehicleClass;
 
 const LOT: &str = "main";
 

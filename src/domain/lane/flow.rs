@@ -6,9 +6,9 @@ use super::{
     Action, Grant, Lane, Light, NO_VEHICLE, OPENED, OUT_OF_ORDER, Pending, PendingPassage,
     RecentCard, ms, show,
 };
-use crate::contract::{Alert, CheckOut, Denied, DenyReason, EventBody, Passage};
-use crate::model::{Direction, Role, Timestamp, VehicleClass};
-use crate::policy::Decision;
+use crate::domain::contract::{Alert, CheckOut, Denied, DenyReason, EventBody, Passage};
+use crate::domain::model::{Direction, Role, Timestamp, VehicleClass};
+use crate::domain::policy::Decision;
 
 /// The class and the who of a check_in or check_out.
 fn passage_of(event: &EventBody) -> (Option<VehicleClass>, About) {

@@ -11,8 +11,8 @@ mod warm;
 use chrono::DateTime;
 
 use super::{Db, Ident};
-use crate::contract::{ChangeBatch, CheckOut, EventBody, Op, Passage, Record};
-use crate::model::{
+use crate::domain::contract::{ChangeBatch, CheckOut, EventBody, Op, Passage, Record};
+use crate::domain::model::{
     Card, CardStatus, Plan, PlanKind, PlanStatus, Reservation, ReservationStatus, Timestamp, User,
     UserStatus, Vehicle, VehicleClass,
 };

@@ -17,9 +17,9 @@ use proptest::prelude::*;
 
 use super::tests::{admit, at, config, deny, policy_alert};
 use super::*;
-use crate::contract::{AlertKind, DenyReason};
-use crate::model::Role;
-use crate::policy::Decision;
+use crate::domain::contract::{AlertKind, DenyReason};
+use crate::domain::model::Role;
+use crate::domain::policy::Decision;
 
 const CARDS: [&str; 3] = ["04A1", "04B2", "04C3"];
 const CLASSES: [VehicleClass; 3] = [

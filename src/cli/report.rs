@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 
 use chrono_tz::Tz;
 
-use crate::availability::Free;
-use crate::contract::{Event, EventBody, Passage};
-use crate::model::{Timestamp, VehicleClass};
+use crate::domain::availability::Free;
+use crate::domain::contract::{Event, EventBody, Passage};
+use crate::domain::model::{Timestamp, VehicleClass};
 
 /// A timestamp in the lot's zone, to the second.
 pub fn local(at: Timestamp, tz: Tz) -> String {

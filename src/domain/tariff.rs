@@ -45,7 +45,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{PlanKind, Timestamp};
+use crate::domain::model::{PlanKind, Timestamp};
 
 /// The daily-plan tariff of a lot. Money in minor units of `currency`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,8 +5,8 @@ use super::tests::{
     admit, admitted, alerts_in, at, barrier, config, kinds, new_lane, ok, records, sensor,
 };
 use super::*;
-use crate::contract::{AlertKind, Severity};
-use crate::model::Role;
+use crate::domain::contract::{AlertKind, Severity};
+use crate::domain::model::Role;
 
 use BarrierCommand::{Down, Up};
 use SensorState::{Clear, Fault, Occupied};

@@ -2,12 +2,14 @@
 //! the wire format between a gate and HQ.
 //!
 //! Every payload carries `"v": 1`; unknown fields are ignored on input.
-//! Replica records themselves live in [`crate::model`] because the store and
+//! Replica records themselves live in [`crate::domain::model`] because the store and
 //! the policy use them too; their serde shape is the contract's `data` object.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Card, Plan, PlanKind, Reservation, Timestamp, User, Vehicle, VehicleClass};
+use crate::domain::model::{
+    Card, Plan, PlanKind, Reservation, Timestamp, User, Vehicle, VehicleClass,
+};
 
 /// The contract version this gate speaks.
 pub const VERSION: u32 = 1;
