@@ -8,5 +8,6 @@ pub mod contract;
 pub mod lane;
 pub mod lot;
 pub mod model;
+pub mod money;
 pub mod policy;
 pub mod tariff;

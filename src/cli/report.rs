@@ -10,42 +10,13 @@ use chrono_tz::Tz;
 use crate::domain::availability::Free;
 use crate::domain::contract::{Event, EventBody, Passage};
 use crate::domain::model::{Timestamp, VehicleClass};
+pub use crate::domain::money::money;
 
 /// A timestamp in the lot's zone, to the second.
 pub fn local(at: Timestamp, tz: Tz) -> String {
     at.with_timezone(&tz)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
-}
-
-/// `minor` units of `currency` in major units with thousands separators,
-/// e.g. `50,000 VND` or `2.50 EUR`.
-pub fn money(minor: i64, currency: &str) -> String {
-    // ISO 4217 minor-unit exponents that are not 2.
-    let exponent: u32 = match currency {
-        "VND" | "JPY" | "KRW" | "CLP" | "ISK" | "PYG" | "UGX" | "XAF" | "XOF" | "IDR" => 0,
-        "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "IQD" | "LYD" => 3,
-        _ => 2,
-    };
-    let scale = 10i64.pow(exponent);
-    let (whole, frac) = (minor.abs() / scale, minor.abs() % scale);
-    let digits = whole.to_string();
-    let mut grouped = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    let sign = if minor < 0 { "-" } else { "" };
-    if exponent == 0 {
-        format!("{sign}{grouped} {currency}")
-    } else {
-        format!(
-            "{sign}{grouped}.{frac:0width$} {currency}",
-            width = exponent as usize
-        )
-    }
 }
 
 /// A duration as `1h05m`, or `45s` below a minute.

@@ -1,7 +1,7 @@
 //! What a good config makes the gate do, in words, on one screen
 //! (printed by `parkgate check-config`).
 
-use crate::cli::report::money;
+use crate::domain::money::money;
 use std::fmt::Write as _;
 
 use super::{Backend, Config, ReaderBus};

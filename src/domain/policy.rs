@@ -318,7 +318,7 @@ fn exit(facts: &Facts, ctx: &Context<'_>, now: Timestamp) -> Decision {
         (PlanKind::Daily, amount) if amount > 0 => {
             format!(
                 "Goodbye {name} - fee {}",
-                crate::cli::report::money(amount, &charge.currency)
+                super::money::money(amount, &charge.currency)
             )
         }
         _ => format!("Goodbye {name}"),
