@@ -13,6 +13,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration};
 use parkgate::config::{self, Config};
 use parkgate::domain::contract::{ChangeBatch, Clock, EventBody, Op, Passage, Record, VERSION};
+use parkgate::domain::lane::{Commit, Draft};
 use parkgate::domain::model::*;
 use parkgate::domain::policy::{self, Context};
 use parkgate::store::{Db, Ident};
@@ -226,6 +227,18 @@ fn populate(db: &mut Db, now: Timestamp) {
             })
         })
         .collect();
-    db.record(inside, now - Duration::hours(1), Clock::Synced)
+    let first = ulid::Ulid::new();
+    let commit = Commit {
+        events: inside
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| Draft {
+                event_id: ulid::Ulid(first.0 + i as u128).to_string(),
+                body,
+            })
+            .collect(),
+        lockdown: None,
+    };
+    db.record(commit, now - Duration::hours(1), Clock::Synced)
         .unwrap();
 }

@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use parkgate::cli::report;
 use parkgate::config::{self, Config};
+use parkgate::daemon;
 use parkgate::daemon::control;
-use parkgate::daemon::{self, Hardware};
 use parkgate::domain::availability;
 use parkgate::domain::contract::{self, ChangeBatch};
 use parkgate::domain::model::Timestamp;
@@ -53,6 +53,14 @@ enum Command {
     },
     /// Play a scripted morning on simulated hardware with demo data.
     Demo,
+    /// Put the running gate in lockdown (entries refused, exits open) or out
+    /// of it; recorded as an alert and kept across restarts.
+    Lockdown {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// on or off.
+        state: OnOff,
+    },
     /// Ask the running daemon for its state (lane, occupancy, outbox, replica).
     Status {
         #[command(flatten)]
@@ -131,6 +139,18 @@ enum SimCommand {
     Watch,
     /// Move a manual-clock daemon's time forward by MS milliseconds.
     Advance { ms: i64 },
+    /// Step a manual-clock daemon's wall clock by MS milliseconds (negative:
+    /// back), as NTP would; its timers do not move.
+    StepWall {
+        #[arg(allow_hyphen_values = true)]
+        ms: i64,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Subcommand)]
@@ -178,6 +198,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         } => run(&config.config, demo_data, manual_clock.as_deref()),
         Command::Demo => demo(),
         Command::Status { config, json } => status(&config.config, json),
+        Command::Lockdown { config, state } => lockdown(&config.config, state),
         Command::Sim { config, command } => sim(&config.config, command),
         Command::CheckConfig { file } => check_config(&file),
         Command::Availability { config, at } => availability(&config.config, at.as_deref()),
@@ -292,7 +313,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<ExitCode> {
     use parkgate::config::Backend;
-    use parkgate::daemon::clock::{Clock, ManualClock};
+    use parkgate::daemon::clock::Clock;
 
     let cfg = load(config)?;
     let clock = match manual_clock {
@@ -303,40 +324,25 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
             );
             let start = chrono::DateTime::parse_from_rfc3339(start)
                 .with_context(|| format!("--manual-clock {start:?}: expected RFC 3339"))?;
-            Clock::Manual(std::sync::Arc::new(ManualClock::new(start)))
+            Clock::manual(start, cfg.tz()).0
         }
-        None => Clock::System(cfg.tz()),
+        None => Clock::system(cfg.tz()),
     };
     let mut db = open_db(&cfg)?;
     if (demo_data || cfg.hardware.demo_data) && db.replica_seq()? == 0 {
-        db.apply_batch(&parkgate::cli::demo::replica(&cfg.gate.lot, clock.now()))?;
+        db.apply_batch(&parkgate::cli::demo::replica(
+            &cfg.gate.lot,
+            clock.now().wall,
+        ))?;
         tracing::info!("demo replica loaded");
     }
-    let store = parkgate::store::Store::spawn(db);
-    runtime()?.block_on(async move {
-        let hw = match cfg.hardware.backend {
-            Backend::Sim => {
-                let parts = hal::sim::bind(&cfg.hardware.sim_socket)?;
-                tracing::info!(socket = %cfg.hardware.sim_socket.display(), "simulated hardware");
-                tokio::spawn(parts.server.run());
-                Hardware {
-                    reader: parts.reader,
-                    presence: parts.presence,
-                    barrier: parts.barrier,
-                    feedback: parts.feedback,
-                }
-            }
-            Backend::Pi => anyhow::bail!("the pi backend is not built yet; use backend = \"sim\""),
-        };
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        let listener = control::bind(&cfg.control.socket)?;
-        tokio::spawn(control::serve(listener, tx));
-        let socket = cfg.control.socket.clone();
-        let result = daemon::run(cfg, store, hw, clock, rx, true, shutdown_signal()).await;
-        let _ = std::fs::remove_file(&socket);
-        result?;
-        Ok(ExitCode::SUCCESS)
-    })
+    let options = daemon::Options {
+        clock,
+        print: true,
+        ready: None,
+    };
+    runtime()?.block_on(daemon::serve(cfg, db, options, shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
@@ -365,19 +371,27 @@ fn demo() -> Result<ExitCode> {
 
 fn status(config: &Path, json: bool) -> Result<ExitCode> {
     let cfg = load(config)?;
-    let reply = runtime()?.block_on(control::request(
-        &cfg.control.socket,
-        &serde_json::json!({"cmd": "status"}),
-    ))?;
-    if reply["ok"] != true {
-        anyhow::bail!("the daemon refused: {}", reply["error"]);
-    }
-    let status = &reply["status"];
+    let status = runtime()?.block_on(control::status(&cfg.control.socket))?;
     if json {
-        println!("{status}");
+        println!("{}", serde_json::to_string(&status)?);
     } else {
-        print!("{}", report::status(status));
+        print!("{}", report::status(&status));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lockdown(config: &Path, state: OnOff) -> Result<ExitCode> {
+    let cfg = load(config)?;
+    let on = state == OnOff::On;
+    let now = runtime()?.block_on(control::lockdown(&cfg.control.socket, on))?;
+    println!(
+        "lockdown {}",
+        if now {
+            "on: entries refused, exits open"
+        } else {
+            "off"
+        }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -406,10 +420,18 @@ fn sim(config: &Path, command: SimCommand) -> Result<ExitCode> {
             });
         }
         SimCommand::Advance { ms } => {
-            let reply = runtime()?.block_on(control::request(
-                &cfg.control.socket,
-                &serde_json::json!({"cmd": "advance", "ms": ms}),
-            ))?;
+            let request = control::ControlRequest::Advance { ms };
+            let reply = runtime()?.block_on(control::request(&cfg.control.socket, &request))?;
+            println!("{reply}");
+            return Ok(if reply["ok"] == true {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        SimCommand::StepWall { ms } => {
+            let request = control::ControlRequest::StepWall { ms };
+            let reply = runtime()?.block_on(control::request(&cfg.control.socket, &request))?;
             println!("{reply}");
             return Ok(if reply["ok"] == true {
                 ExitCode::SUCCESS

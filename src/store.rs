@@ -75,6 +75,8 @@ pub struct Db {
     ident: Ident,
     /// The last load counted for decisions (see [`warm`]).
     warm: std::cell::RefCell<Option<warm::Warm>>,
+    /// Run inside every [`Db::record`] transaction just before it commits.
+    before_commit: Option<Box<dyn FnMut() + Send>>,
 }
 
 impl Db {
@@ -112,7 +114,15 @@ impl Db {
             conn,
             ident,
             warm: Default::default(),
+            before_commit: None,
         })
+    }
+
+    /// For tests and benchmarks: runs `hook` inside every event commit just
+    /// before it commits, e.g. to hold commits the way a slow SD card does
+    /// (sleep) or until a test says so (block on a channel).
+    pub fn before_commit(&mut self, hook: impl FnMut() + Send + 'static) {
+        self.before_commit = Some(Box::new(hook));
     }
 
     /// The gate this store belongs to.
@@ -134,8 +144,22 @@ pub struct Store {
     jobs: mpsc::Sender<Job>,
 }
 
+/// The store thread itself, to be joined once every [`Store`] is dropped:
+/// then it has finished its queue and closed the database.
+#[must_use = "join the store thread on shutdown"]
+pub struct StoreThread(std::thread::JoinHandle<()>);
+
+impl StoreThread {
+    /// Waits for the thread to end (after the last [`Store`] is dropped).
+    /// `Err` if a job panicked.
+    pub fn join(self) -> std::thread::Result<()> {
+        self.0.join()
+    }
+}
+
 impl Store {
-    /// Moves `db` onto its own thread and returns the handle to it.
+    /// Moves `db` onto its own thread and returns the handle to it, and the
+    /// thread to join on shutdown.
     ///
     /// A job that panics ends the thread (its open transaction rolls back);
     /// later calls then fail with [`StoreError::Closed`], which the daemon
@@ -143,9 +167,9 @@ impl Store {
     ///
     /// # Panics
     /// If the OS cannot start a thread (the process is out of resources).
-    pub fn spawn(db: Db) -> Store {
+    pub fn spawn(db: Db) -> (Store, StoreThread) {
         let (jobs, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("store".into())
             .spawn(move || {
                 let mut db = db;
@@ -162,11 +186,13 @@ impl Store {
                 }
             })
             .expect("spawning the store thread");
-        Store { jobs }
+        (Store { jobs }, StoreThread(thread))
     }
 
-    /// Sends `f` to the store thread and returns its result.
-    fn submit<R: Send + 'static>(
+    /// Sends `f` to the store thread without waiting: its result arrives on
+    /// the receiver. Jobs run one at a time in the order they were sent, so
+    /// answers come back in that order too.
+    pub fn submit<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Db) -> R + Send + 'static,
     ) -> Result<oneshot::Receiver<R>, StoreError> {

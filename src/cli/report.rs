@@ -7,8 +7,11 @@ use std::fmt::Write as _;
 
 use chrono_tz::Tz;
 
+use crate::daemon::status::Status;
 use crate::domain::availability::Free;
+use crate::domain::contract::Clock;
 use crate::domain::contract::{Event, EventBody, Passage};
+use crate::domain::lane::BarrierCommand;
 use crate::domain::model::{Timestamp, VehicleClass};
 pub use crate::domain::money::money;
 
@@ -160,41 +163,41 @@ pub fn availability(free: &BTreeMap<VehicleClass, Free>, at: &str) -> String {
     out
 }
 
-/// The daemon's status (the control socket's JSON) for a technician.
-pub fn status(s: &serde_json::Value) -> String {
-    let counts = |v: &serde_json::Value| match v.as_object() {
-        Some(m) if !m.is_empty() => m
+/// `parkgate status` for a person.
+pub fn status(s: &Status) -> String {
+    let counts = |m: &BTreeMap<VehicleClass, u64>| {
+        let listed: Vec<String> = m
             .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        _ => "none".into(),
-    };
-    let text = |v: &serde_json::Value| {
-        v.as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| v.to_string())
-    };
-    format!(
-        "gate      {}/{}/{} at {}\nlane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ\nreplica   seq {}\n",
-        text(&s["site"]),
-        text(&s["lot"]),
-        text(&s["gate"]),
-        text(&s["at"]),
-        text(&s["lane"]),
-        text(&s["barrier"]),
-        if s["lockdown"] == true {
-            ", LOCKDOWN"
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{} {n}", k.as_str()))
+            .collect();
+        if listed.is_empty() {
+            "none".to_string()
         } else {
-            ""
+            listed.join(", ")
+        }
+    };
+    let flag = |on: bool, text: &'static str| if on { text } else { "" };
+    format!(
+        "gate      {}/{}/{} at {}{}\nlane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ\nreplica   seq {}\n",
+        s.site,
+        s.lot,
+        s.gate,
+        s.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        flag(s.clock == Clock::Unsynced, " (clock unsynced)"),
+        s.lane.as_str(),
+        match s.barrier {
+            BarrierCommand::Up => "up",
+            BarrierCommand::Down => "down",
         },
-        if s["fault"] == true { ", FAULT" } else { "" },
-        text(&s["reader"]),
-        counts(&s["occupancy"]),
-        counts(&s["entered"]),
-        counts(&s["exited"]),
-        s["outbox_depth"],
-        s["replica_seq"],
+        flag(s.lockdown, ", LOCKDOWN"),
+        flag(s.fault, ", FAULT"),
+        if s.reader_online { "ok" } else { "offline" },
+        counts(&s.occupancy),
+        counts(&s.entered),
+        counts(&s.exited),
+        s.outbox_depth,
+        s.replica_seq,
     )
 }
 

@@ -12,111 +12,113 @@ use chrono_tz::Tz;
 use tokio::sync::watch;
 
 use crate::domain::model::Timestamp;
+use crate::domain::time::{Mono, Now};
 
 /// A source of time and of wake-ups.
 #[derive(Debug, Clone)]
 pub enum Clock {
-    /// The system's wall clock, stamped in the lot's zone.
-    System(Tz),
-    /// A clock that moves only when [`ManualClock::advance`] is called.
+    /// The system's clocks: tokio's monotonic `Instant` from `origin`, and
+    /// the wall clock stamped in the lot's zone.
+    System {
+        tz: Tz,
+        origin: tokio::time::Instant,
+    },
+    /// A clock that moves only when told.
     Manual(Arc<ManualClock>),
 }
 
 impl Clock {
-    /// The current time, with the lot's UTC offset.
-    pub fn now(&self) -> Timestamp {
+    /// The system clock, in the lot's zone.
+    pub fn system(tz: Tz) -> Clock {
+        Clock::System {
+            tz,
+            origin: tokio::time::Instant::now(),
+        }
+    }
+
+    /// A manual clock starting at `start`, and the handle that moves it.
+    pub fn manual(start: Timestamp, tz: Tz) -> (Clock, Arc<ManualClock>) {
+        let m = Arc::new(ManualClock::new(start, tz));
+        (Clock::Manual(m.clone()), m)
+    }
+
+    /// Both clocks now.
+    pub fn now(&self) -> Now {
         match self {
-            // Milliseconds are what the contract's timestamps and the store keep.
-            Clock::System(tz) => {
+            Clock::System { tz, origin } => {
                 let now = Utc::now();
                 let ms =
                     TimeDelta::nanoseconds(i64::from(now.timestamp_subsec_nanos() % 1_000_000));
-                (now - ms).with_timezone(tz).fixed_offset()
+                let mono = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+                Now {
+                    mono: Mono::from_ms(mono),
+                    wall: (now - ms).with_timezone(tz).fixed_offset(),
+                }
             }
             Clock::Manual(m) => m.now(),
         }
     }
 
-    /// Resolves once the clock reads `at` or later.
-    pub async fn sleep_until(&self, at: Timestamp) {
+    /// Resolves once the monotonic clock reads `at` or later.
+    pub async fn sleep_until(&self, at: Mono) {
         match self {
-            Clock::System(_) => {
-                let wait = (at - self.now()).to_std().unwrap_or_default();
-                tokio::time::sleep(wait).await;
+            Clock::System { origin, .. } => {
+                tokio::time::sleep_until(*origin + std::time::Duration::from_millis(at.as_ms()))
+                    .await;
             }
             Clock::Manual(m) => m.reached(at).await,
         }
     }
 }
 
-/// A clock for demos and tests: starts at a given instant and moves forward
-/// only through [`ManualClock::advance`]; sleepers wake when it passes them.
+/// A clock for demos and tests.
 #[derive(Debug)]
 pub struct ManualClock {
-    now: Mutex<Timestamp>,
-    tx: watch::Sender<Timestamp>,
+    tz: Tz,
+    now: Mutex<Now>,
+    tx: watch::Sender<Mono>,
 }
 
 impl ManualClock {
-    pub fn new(start: Timestamp) -> ManualClock {
+    pub fn new(start: Timestamp, tz: Tz) -> ManualClock {
         ManualClock {
-            now: Mutex::new(start),
-            tx: watch::channel(start).0,
+            tz,
+            now: Mutex::new(Now {
+                mono: Mono::ZERO,
+                wall: start,
+            }),
+            tx: watch::channel(Mono::ZERO).0,
         }
     }
 
-    pub fn now(&self) -> Timestamp {
-        *self.now.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn now(&self) -> Now {
+        let now = *self.now.lock().unwrap_or_else(|e| e.into_inner());
+        Now {
+            wall: now.wall.with_timezone(&self.tz).fixed_offset(),
+            ..now
+        }
     }
 
-    /// Moves the clock forward (a negative step is ignored: time never runs back).
-    pub fn advance(&self, by: TimeDelta) -> Timestamp {
-        let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by.max(TimeDelta::zero());
-        self.tx.send_replace(*now);
-        *now
+    /// Moves both clocks forward (a negative step is ignored).
+    pub fn advance(&self, by: TimeDelta) -> Now {
+        {
+            let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
+            let by = by.max(TimeDelta::zero());
+            now.wall += by;
+            now.mono = now.mono + by.to_std().unwrap_or_default();
+            self.tx.send_replace(now.mono);
+        }
+        self.now()
     }
 
-    async fn reached(&self, at: Timestamp) {
+    /// Steps the wall clock only, either way.
+    pub fn step_wall(&self, by: TimeDelta) -> Now {
+        self.now.lock().unwrap_or_else(|e| e.into_inner()).wall += by;
+        self.now()
+    }
+
+    async fn reached(&self, at: Mono) {
         let mut rx = self.tx.subscribe();
-        // The sender lives as long as self, so wait_for only ends by the predicate.
         let _ = rx.wait_for(|now| *now >= at).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t0() -> Timestamp {
-        chrono::DateTime::parse_from_rfc3339("2026-11-23T08:00:00+07:00").unwrap()
-    }
-
-    #[tokio::test]
-    async fn manual_sleepers_wake_only_when_advanced_past() {
-        let clock = Arc::new(ManualClock::new(t0()));
-        let c = Clock::Manual(clock.clone());
-        let target = t0() + TimeDelta::seconds(30);
-        let sleeper = tokio::spawn(async move { c.sleep_until(target).await });
-        tokio::task::yield_now().await;
-        clock.advance(TimeDelta::seconds(29));
-        tokio::task::yield_now().await;
-        assert!(!sleeper.is_finished());
-        clock.advance(TimeDelta::seconds(1));
-        sleeper.await.unwrap();
-        assert_eq!(clock.now(), target);
-    }
-
-    #[test]
-    fn manual_clock_never_runs_back() {
-        let clock = ManualClock::new(t0());
-        assert_eq!(clock.advance(TimeDelta::seconds(-5)), t0());
-    }
-
-    #[test]
-    fn system_clock_uses_the_lot_offset_and_whole_milliseconds() {
-        let now = Clock::System(chrono_tz::Asia::Ho_Chi_Minh).now();
-        assert_eq!(now.offset().local_minus_utc(), 7 * 3600);
-        assert_eq!(now.timestamp_subsec_nanos() % 1_000_000, 0);
     }
 }

@@ -1,30 +1,47 @@
-//! The local control socket: how `parkgate status` (and the demo, and the
-//! black-box tests) talk to a running daemon.
+//! The local control socket: how `parkgate status`, `parkgate lockdown`, the
+//! demo and the black-box tests talk to a running daemon.
 //!
 //! A Unix socket speaking JSON lines. Each request line gets exactly one
 //! reply line, `{"ok":true,...}` or `{"ok":false,"error":"..."}`:
 //!
 //! ```text
-//! {"cmd":"status"}               -> {"ok":true,"status":{"lane":"idle","outbox_depth":0,...}}
-//! {"cmd":"advance","ms":30000}   -> {"ok":true,"now":"2026-11-23T08:00:30+07:00"}   (manual clock only)
+//! {"cmd":"status"}                 -> {"ok":true,"status":{"lane":"idle","outbox_depth":0,...}}
+//! {"cmd":"lockdown","on":true}     -> {"ok":true,"lockdown":true}
+//! {"cmd":"advance","ms":30000}     -> {"ok":true,"now":"2026-11-23T08:00:30+07:00"}   (manual clock only)
+//! {"cmd":"step_wall","ms":-3600000}-> {"ok":true,"now":"2026-11-23T07:00:30+07:00"}   (manual clock only)
 //! ```
+//!
+//! A `status` reply is sent once everything the daemon was doing when it
+//! was asked has been handled and committed, so a reply also means "settled".
+//! `advance` moves both of a manual clock's readings; `step_wall` moves only
+//! its wall clock, as NTP stepping a Pi's clock would.
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::daemon::Request;
+use super::Request;
+use super::status::Status;
+use crate::domain::model::Timestamp;
 
 /// A request line on the control socket.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum ControlRequest {
+    /// The daemon's [`Status`].
     Status,
+    /// Put the gate in lockdown (`on`) or take it out; recorded as an alert
+    /// and kept across restarts.
+    Lockdown { on: bool },
+    /// Move a manual clock forward by `ms`.
     Advance { ms: i64 },
+    /// Step a manual clock's wall clock by `ms` (either way), leaving its
+    /// monotonic clock alone.
+    StepWall { ms: i64 },
 }
 
 /// Why the control socket failed.
@@ -39,6 +56,9 @@ pub enum ControlError {
     /// The daemon answered with something that is not a reply line.
     #[error("control socket {path}: bad reply {line:?}")]
     BadReply { path: PathBuf, line: String },
+    /// The daemon refused the request.
+    #[error("the daemon refused: {0}")]
+    Refused(String),
 }
 
 /// Binds the control socket, replacing a stale socket file left by a crash.
@@ -56,14 +76,17 @@ pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     UnixListener::bind(path).map_err(io)
 }
 
-/// Serves the control socket forever, passing requests to the daemon.
+/// Serves the control socket until the daemon is gone, passing requests to it.
 pub async fn serve(listener: UnixListener, daemon: mpsc::Sender<Request>) {
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(connection(stream, daemon.clone()));
-            }
-            Err(e) => tracing::warn!(error = %e, "control socket accept failed"),
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(connection(stream, daemon.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "control socket accept failed"),
+            },
+            () = daemon.closed() => return,
         }
     }
 }
@@ -81,48 +104,52 @@ async fn connection(stream: UnixStream, daemon: mpsc::Sender<Request>) {
     }
 }
 
-async fn answer(line: &str, daemon: &mpsc::Sender<Request>) -> Value {
-    let gone = || json!({"ok": false, "error": "the daemon is shutting down"});
-    match serde_json::from_str::<ControlRequest>(line) {
-        Err(e) => json!({"ok": false, "error": format!("bad request: {e}")}),
-        Ok(ControlRequest::Status) => {
-            let (tx, rx) = oneshot::channel();
-            if daemon.send(Request::Status(tx)).await.is_err() {
-                return gone();
-            }
-            match rx.await {
-                Ok(Ok(status)) => json!({"ok": true, "status": status}),
-                Ok(Err(e)) => json!({"ok": false, "error": e}),
-                Err(_) => gone(),
-            }
-        }
-        Ok(ControlRequest::Advance { ms }) => {
-            let (tx, rx) = oneshot::channel();
-            if daemon
-                .send(Request::Advance(chrono::TimeDelta::milliseconds(ms), tx))
-                .await
-                .is_err()
-            {
-                return gone();
-            }
-            match rx.await {
-                Ok(Ok(now)) => json!({"ok": true, "now": now}),
-                Ok(Err(e)) => json!({"ok": false, "error": e}),
-                Err(_) => gone(),
-            }
-        }
-    }
+/// Sends `make(reply)` to the daemon and waits for its answer.
+async fn ask<T>(
+    daemon: &mpsc::Sender<Request>,
+    make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Request,
+) -> Result<T, String> {
+    let gone = || "the daemon is shutting down".to_string();
+    let (tx, rx) = oneshot::channel();
+    daemon.send(make(tx)).await.map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())?
 }
 
-/// Sends one request line and returns the daemon's reply.
-pub async fn request(path: &Path, request: &Value) -> Result<Value, ControlError> {
+async fn answer(line: &str, daemon: &mpsc::Sender<Request>) -> Value {
+    let request = match serde_json::from_str::<ControlRequest>(line) {
+        Ok(request) => request,
+        Err(e) => return json!({"ok": false, "error": format!("bad request: {e}")}),
+    };
+    let reply = match request {
+        ControlRequest::Status => ask(daemon, Request::Status)
+            .await
+            .map(|s| json!({"ok": true, "status": s})),
+        ControlRequest::Lockdown { on } => ask(daemon, |tx| Request::Lockdown(on, tx))
+            .await
+            .map(|on| json!({"ok": true, "lockdown": on})),
+        ControlRequest::Advance { ms } => ask(daemon, |tx| {
+            Request::Advance(chrono::TimeDelta::milliseconds(ms), tx)
+        })
+        .await
+        .map(|now| json!({"ok": true, "now": now})),
+        ControlRequest::StepWall { ms } => ask(daemon, |tx| {
+            Request::StepWall(chrono::TimeDelta::milliseconds(ms), tx)
+        })
+        .await
+        .map(|now| json!({"ok": true, "now": now})),
+    };
+    reply.unwrap_or_else(|e| json!({"ok": false, "error": e}))
+}
+
+/// Sends one request line and returns the daemon's reply as it came.
+pub async fn request(path: &Path, request: &ControlRequest) -> Result<Value, ControlError> {
     let io = |source| ControlError::Io {
         path: path.to_owned(),
         source,
     };
     let stream = UnixStream::connect(path).await.map_err(io)?;
     let (read, mut write) = stream.into_split();
-    let mut text = request.to_string();
+    let mut text = serde_json::to_string(request).expect("a request serialises");
     text.push('\n');
     write.write_all(text.as_bytes()).await.map_err(io)?;
     let line = BufReader::new(read)
@@ -135,4 +162,41 @@ pub async fn request(path: &Path, request: &Value) -> Result<Value, ControlError
         path: path.to_owned(),
         line,
     })
+}
+
+/// Sends `request` and reads field `key` of an `ok` reply as a `T`.
+async fn typed<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    ask: &ControlRequest,
+    key: &str,
+) -> Result<T, ControlError> {
+    let reply = request(path, ask).await?;
+    if reply["ok"] != true {
+        let error = reply["error"].as_str().unwrap_or("no reason given");
+        return Err(ControlError::Refused(error.to_string()));
+    }
+    serde_json::from_value(reply[key].clone()).map_err(|_| ControlError::BadReply {
+        path: path.to_owned(),
+        line: reply.to_string(),
+    })
+}
+
+/// The running daemon's [`Status`].
+pub async fn status(path: &Path) -> Result<Status, ControlError> {
+    typed(path, &ControlRequest::Status, "status").await
+}
+
+/// Sets or lifts the lockdown; returns whether the gate is now in lockdown.
+pub async fn lockdown(path: &Path, on: bool) -> Result<bool, ControlError> {
+    typed(path, &ControlRequest::Lockdown { on }, "lockdown").await
+}
+
+/// Moves a manual clock forward; returns its new wall-clock reading.
+pub async fn advance(path: &Path, ms: i64) -> Result<Timestamp, ControlError> {
+    typed(path, &ControlRequest::Advance { ms }, "now").await
+}
+
+/// Steps a manual clock's wall clock; returns its new reading.
+pub async fn step_wall(path: &Path, ms: i64) -> Result<Timestamp, ControlError> {
+    typed(path, &ControlRequest::StepWall { ms }, "now").await
 }

@@ -310,6 +310,8 @@ pub enum AlertKind {
     BadMessage,
     CommandRejected,
     ReplayUnavailable,
+    /// A lockdown was set or lifted (an addition: the contract's list is open).
+    Lockdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -6,17 +6,25 @@
 //! [`Action::WakeAt`] out and [`Input::Tick`] back in.
 //!
 //! One card read, end to end: `Card` → `Decide` → `Decided(Admit)` →
-//! `Record([check_in, policy alerts...])` (one transaction; the store names
-//! the check_in in each alert) → `Committed(Ok(ids))` → `Barrier(Up)` +
-//! `Show` → the safety loop is occupied then cleared (the vehicle passed) →
-//! after `close_delay_ms` `Barrier(Down)`.
+//! `Record([check_in, policy alerts...])` (one transaction; the lane mints
+//! every event id, so each alert already names its check_in) →
+//! `Committed(Ok)` → `Barrier(Up)` + `Show` → the safety loop is occupied
+//! then cleared (the vehicle passed) → after `close_delay_ms`
+//! `Barrier(Down)`, and the lamps go back to idle.
 //! The barrier never rises for an entry before its check_in is committed.
 //!
+//! Time is [`Mono`], a monotonic clock: every timer, timeout and repeat
+//! window is immune to the wall clock being stepped. The lane never sees the
+//! wall clock; the daemon stamps events with it.
+//!
 //! Rules the lane keeps:
-//! - One vehicle at a time. A card read while a decision, commit, open
-//!   barrier or queued `Open` is in progress is ignored (not queued: the
-//!   driver behind has not reached the arming loop yet and taps again). The
-//!   same card within `repeat_read_ms` of its last read is ignored too.
+//! - One vehicle at a time. A card read (clean, failed authentication or
+//!   garbled) while a decision, commit, open barrier or queued `Open` is in
+//!   progress is ignored (not queued: the driver behind has not reached the
+//!   arming loop yet and taps again). The same card within `repeat_read_ms`
+//!   of its last read is ignored too.
+//! - A card read with no vehicle on the arming loop is refused with
+//!   `no_vehicle_present`, naming the card's user if the store knows it.
 //! - The arm never comes down on the safety loop while it is occupied or
 //!   faulted, and goes back up if a vehicle reaches it while it falls.
 //! - A vehicle passes when the safety loop, having seen `Occupied`, clears.
@@ -25,14 +33,21 @@
 //! - Counters change only with committed events, so they always equal what
 //!   the journal implies (see [`Counters`]).
 //! - An exit never traps a car: a failed commit of a check_out still opens,
-//!   and on an exit lane a refusal becomes a check_out of an unidentified
-//!   vehicle (the refusal's alert is still recorded).
+//!   and on an exit lane a refusal (an unknown, cloned or unreadable card)
+//!   becomes a check_out of an unidentified vehicle (the refusal's alert is
+//!   still recorded).
+//! - A signal shows for `signal_s`, then the lamps go back to the idle
+//!   light; a green never stays lit over a lowered arm.
+//! - A lane that starts with the arm up (its switch says so) keeps it up
+//!   while a vehicle is under it, then lowers it; a vehicle found on a loop
+//!   at start-up is nobody's passage and raises no alert when it leaves.
 
 mod alerts;
 mod flow;
 mod guard;
 #[cfg(test)]
 mod guard_tests;
+mod ids;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -40,24 +55,29 @@ mod tests;
 mod types;
 
 use std::collections::VecDeque;
-
-use chrono::TimeDelta;
+use std::time::Duration;
 
 pub use types::{
-    Action, BarrierCommand, Command, Counters, DEFAULT_FALL_MS, Input, LaneConfig, LaneStatus,
-    LaneTimings, Light, Phase, Sensor, SensorState, Sensors, Signal,
+    Action, BarrierCommand, By, Command, Commit, Counters, DEFAULT_FALL_MS, Draft, IdleLight,
+    Input, LaneConfig, LaneStatus, LaneTimings, Light, Phase, ReaderHealth, Sensor, SensorState,
+    Sensors, Signal,
 };
 
 use self::alerts::About;
-use crate::domain::contract::{Alert, EventBody};
-use crate::domain::model::{Direction, Timestamp, VehicleClass};
+use self::ids::Ids;
+use crate::domain::contract::EventBody;
+use crate::domain::model::{Direction, VehicleClass};
+use crate::domain::time::Mono;
 
-/// Shown when the store cannot record an entry.
-pub const OUT_OF_ORDER: &str = "Out of order - call security";
+pub use crate::domain::policy::OUT_OF_ORDER;
 /// Shown for a card read with no vehicle on the arming loop.
 pub const NO_VEHICLE: &str = "Drive onto the loop, then present your card";
 /// Shown when HQ opens the barrier.
 pub const OPENED: &str = "Opened by security - please drive through";
+/// Shown for a garbled read.
+pub const TAP_AGAIN: &str = "Please tap your card again";
+/// Shown between vehicles.
+pub const IDLE_TEXT: &str = "Please present your card";
 
 /// The lane: feed it inputs with [`Lane::step`], carry out its actions.
 #[derive(Debug, Clone)]
@@ -73,8 +93,8 @@ pub struct Lane {
     switch_fault_alerted: bool,
     arm: Arm,
     recent: Option<RecentCard>,
-    /// A `Decide` is out for this card.
-    deciding: Option<String>,
+    /// A `Decide` is out.
+    deciding: Option<flow::Deciding>,
     /// What each unanswered `Record` was for, oldest first.
     pending: VecDeque<Pending>,
     /// The authorisation the arm is up for, not yet used.
@@ -82,17 +102,23 @@ pub struct Lane {
     /// The last used authorisation, for a tailgating alert.
     passed: Option<About>,
     /// When to lower the arm after a passage.
-    close_at: Option<Timestamp>,
+    close_at: Option<Mono>,
     open_pending: bool,
     counters: Counters,
     /// The last `WakeAt` given.
-    wake: Option<Timestamp>,
+    wake: Option<Mono>,
+    reader_online: bool,
+    /// What the lamps show now (`None` before the first signal).
+    light: Option<Light>,
+    /// When the current signal gives way to the idle light.
+    signal_until: Option<Mono>,
+    ids: Ids,
 }
 
 #[derive(Debug, Clone)]
 struct RecentCard {
     card: String,
-    at: Timestamp,
+    at: Mono,
     /// Refused for no vehicle: a vehicle arriving may tap again at once.
     no_vehicle: bool,
 }
@@ -103,7 +129,7 @@ enum Pending {
     Passage(PendingPassage),
     /// A `denied` and its alert (if any), committed together; the alert is
     /// recorded alone if that commit fails.
-    Denial(Option<Alert>),
+    Denial(Option<Draft>),
     /// A `void` of a passage in this direction and class.
     Void(Direction, Option<VehicleClass>),
     /// Alerts: nothing waits on them.
@@ -119,7 +145,7 @@ struct PendingPassage {
     about: About,
     /// The policy's alerts, committed with the passage; kept to record them
     /// again (beside a `storage_fault`) if that commit fails.
-    alerts: Vec<Alert>,
+    alerts: Vec<Draft>,
 }
 
 /// One vehicle may pass: the arm is up for it.
@@ -129,21 +155,24 @@ struct Grant {
     class: Option<VehicleClass>,
     /// `event_id` is `None` for an exit the store failed to record.
     about: About,
-    at: Timestamp,
+    at: Mono,
 }
 
 /// A loop's current spell of being set (occupied or faulted).
 #[derive(Debug, Clone, Default)]
 struct Episode {
-    since: Option<Timestamp>,
+    since: Option<Mono>,
     /// `Occupied` was seen (a fault alone is not a vehicle).
     saw_vehicle: bool,
     alerted: bool,
+    /// Set at start-up: a vehicle there then is nobody's passage.
+    inherited: bool,
 }
 
 impl Episode {
-    /// Follows a loop from `old` to `new`; true when a vehicle left it.
-    fn track(&mut self, old: SensorState, new: SensorState, now: Timestamp) -> bool {
+    /// Follows a loop from `old` to `new`; true when a vehicle (not one
+    /// found there at start-up) left it.
+    fn track(&mut self, old: SensorState, new: SensorState, now: Mono) -> bool {
         if new.is_set() {
             if !old.is_set() {
                 *self = Episode {
@@ -154,7 +183,7 @@ impl Episode {
             self.saw_vehicle |= new == SensorState::Occupied;
             false
         } else {
-            let left = old.is_set() && self.saw_vehicle;
+            let left = old.is_set() && self.saw_vehicle && !self.inherited;
             *self = Episode::default();
             left
         }
@@ -165,40 +194,37 @@ impl Episode {
 #[derive(Debug, Clone)]
 struct Arm {
     commanded: BarrierCommand,
-    at: Timestamp,
+    at: Mono,
     /// Start of the current spell of "up with nothing passing" (or stuck up).
-    held_since: Option<Timestamp>,
+    held_since: Option<Mono>,
     held_alerted: bool,
 }
 
-fn ms(n: u64) -> TimeDelta {
-    TimeDelta::milliseconds(i64::try_from(n).unwrap_or(i64::MAX / 2))
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
-fn secs(n: u64) -> TimeDelta {
-    ms(n.saturating_mul(1000))
-}
-
-fn show(light: Light, text: &str) -> Action {
-    Action::Show(Signal {
-        light,
-        beep: light == Light::Red,
-        text: text.to_string(),
-    })
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }
 
 impl Lane {
-    /// A lane as it starts: barrier assumed down (an arm reported up is
-    /// treated as stuck), counters zero until [`Lane::seed_counters`]. Call
-    /// `step(Input::Tick, now)` once next for startup alerts and the first
-    /// `WakeAt`.
-    pub fn new(cfg: LaneConfig, sensors: Sensors, now: Timestamp) -> Lane {
+    /// A lane as it starts from its sensors: the arm is taken to be where
+    /// its switch says (down without a switch), counters zero until
+    /// [`Lane::seed_counters`]. Call `step(Input::Tick, now)` once next for
+    /// the idle lamps, startup alerts and the first `WakeAt`.
+    ///
+    /// An arm found up is left up (no command: the daemon must not pulse an
+    /// output as it starts) and lowered like any other once nothing is under
+    /// it; vehicles found on the loops are nobody's passage.
+    pub fn new(cfg: LaneConfig, sensors: Sensors, now: Mono) -> Lane {
         let episode = |s: SensorState| Episode {
             since: s.is_set().then_some(now),
             saw_vehicle: s == SensorState::Occupied,
             alerted: false,
+            inherited: s.is_set(),
         };
-        let stuck = sensors.barrier_up == Some(SensorState::Occupied);
+        let up = sensors.barrier_up == Some(SensorState::Occupied);
         Lane {
             lockdown: cfg.lockdown,
             arming: sensors.arming,
@@ -208,10 +234,15 @@ impl Lane {
             safety_ep: episode(sensors.safety),
             switch_fault_alerted: false,
             arm: Arm {
-                commanded: BarrierCommand::Down,
-                // Long enough ago that it is not falling any more.
-                at: now - ms(cfg.fall_ms),
-                held_since: stuck.then_some(now),
+                commanded: if up {
+                    BarrierCommand::Up
+                } else {
+                    BarrierCommand::Down
+                },
+                // At start-up nothing is falling: `going_down` reads `at`
+                // only for an arm commanded down, and this one was not.
+                at: Mono::ZERO,
+                held_since: up.then_some(now),
                 held_alerted: false,
             },
             recent: None,
@@ -223,6 +254,10 @@ impl Lane {
             open_pending: false,
             counters: Counters::default(),
             wake: None,
+            reader_online: true,
+            light: None,
+            signal_until: None,
+            ids: Ids::new(cfg.first_id),
             cfg,
         }
     }
@@ -275,21 +310,31 @@ impl Lane {
             barrier: self.arm.commanded,
             lockdown: self.lockdown,
             fault,
+            reader_online: self.reader_online,
             occupancy: self.occupancy(),
         }
     }
 
-    /// Feeds one input at time `now`; returns what to do, in order.
-    pub fn step(&mut self, input: Input, now: Timestamp) -> Vec<Action> {
+    /// Feeds one input at monotonic time `now`; returns what to do, in order.
+    pub fn step(&mut self, input: Input, now: Mono) -> Vec<Action> {
         let mut out = Vec::new();
         match input {
             Input::Sensor(sensor, state) => self.sensor(sensor, state, now, &mut out),
-            Input::Card(card) => self.card(card, now, &mut out),
-            Input::Decided(decision) => self.decided(decision, &mut out),
+            Input::Card(card) => self.card(card, false, now, &mut out),
+            Input::CardAuthFailed(card) => self.card(card, true, now, &mut out),
+            Input::Misread => self.misread(now, &mut out),
+            Input::Reader(health) => self.reader(health, &mut out),
+            Input::Decided(decision) => self.decided(decision, now, &mut out),
             Input::Committed(result) => self.committed(result, now, &mut out),
-            Input::Command(Command::Open) => self.open_pending = true,
-            Input::Command(Command::Lockdown) => self.lockdown = true,
-            Input::Command(Command::Unlock) => self.lockdown = false,
+            Input::Command(command, by) => self.command(command, by, &mut out),
+            Input::ClockStepped(message) => {
+                let alert = alerts::clock_unsynced(message);
+                self.note(vec![alert], &mut out);
+            }
+            Input::OutputFailed(why) => {
+                let alert = alerts::output_failed(&why);
+                self.note(vec![alert], &mut out);
+            }
             Input::Tick => {}
         }
         self.settle(now, &mut out);
@@ -307,9 +352,57 @@ impl Lane {
         self.deciding.is_some() || self.grant.is_some() || self.open_pending || self.committing()
     }
 
-    fn record(&mut self, events: Vec<EventBody>, pending: Pending, out: &mut Vec<Action>) {
+    /// Asks for `events` to be committed, each under its minted id (see
+    /// [`Lane::mint`] for events that must know an id beforehand).
+    fn record(&mut self, events: Vec<Draft>, pending: Pending, out: &mut Vec<Action>) {
         self.pending.push_back(pending);
-        out.push(Action::Record(events));
+        out.push(Action::Record(Commit {
+            events,
+            lockdown: None,
+        }));
+    }
+
+    /// Records alerts (or a `void`) that nothing waits on.
+    fn note(&mut self, events: Vec<EventBody>, out: &mut Vec<Action>) {
+        let drafts = events.into_iter().map(|e| self.mint(e)).collect();
+        self.record(drafts, Pending::Note, out);
+    }
+
+    /// Gives `body` the next event id.
+    fn mint(&mut self, body: EventBody) -> Draft {
+        Draft {
+            event_id: self.ids.next(),
+            body,
+        }
+    }
+
+    /// Shows `text` in `light` (a red one beeps) for `signal_s`.
+    fn show(&mut self, light: Light, text: &str, now: Mono, out: &mut Vec<Action>) {
+        out.push(Action::Show(Signal {
+            light,
+            beep: light == Light::Red,
+            text: text.to_string(),
+        }));
+        self.light = Some(light);
+        self.signal_until = Some(now + secs(self.cfg.timings.signal_s));
+    }
+
+    /// Back to the idle lamps, unless they already show.
+    fn idle(&mut self, out: &mut Vec<Action>) {
+        let light = match self.cfg.timings.idle_light {
+            IdleLight::Dark => Light::Off,
+            IdleLight::Red => Light::Red,
+        };
+        self.signal_until = None;
+        if self.light == Some(light) {
+            return;
+        }
+        self.light = Some(light);
+        out.push(Action::Show(Signal {
+            light,
+            beep: false,
+            text: IDLE_TEXT.to_string(),
+        }));
     }
 
     fn count(&mut self, direction: Direction, class: Option<VehicleClass>) {

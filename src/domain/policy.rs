@@ -149,17 +149,15 @@ fn entry(facts: &Facts, ctx: &Context<'_>, now: Timestamp) -> Result<Decision, R
     if ctx.lockdown {
         return Err(Refusal::new(R::Lockdown, "Lot closed - call security"));
     }
-    let card = facts.card.as_ref().ok_or(Refusal::new(
-        R::UnknownCard,
-        "Card not valid - call security",
-    ))?;
-    card_problem(card, now).map_or(Ok(()), |reason| {
-        Err(Refusal::new(reason, "Card not valid - call security"))
-    })?;
-    let user = facts.user.as_ref().ok_or(Refusal::new(
-        R::UnknownCard,
-        "Card not valid - call security",
-    ))?;
+    let card = facts
+        .card
+        .as_ref()
+        .ok_or(Refusal::new(R::UnknownCard, CARD_NOT_VALID))?;
+    card_problem(card, now).map_or(Ok(()), |reason| Err(Refusal::new(reason, CARD_NOT_VALID)))?;
+    let user = facts
+        .user
+        .as_ref()
+        .ok_or(Refusal::new(R::UnknownCard, CARD_NOT_VALID))?;
     if user.status == UserStatus::Suspended {
         return Err(Refusal::new(
             R::UserSuspended,
@@ -410,6 +408,47 @@ fn alert(kind: AlertKind, severity: Severity, message: String, facts: &Facts) ->
         card: Some(facts.credential.clone()),
         user_id: facts.user.as_ref().map(|u| u.user_id.clone()),
         related_event_id: None,
+    }
+}
+
+/// Shown when the gate cannot check a card or record a passage.
+pub const OUT_OF_ORDER: &str = "Out of order - call security";
+/// Shown for a refused card.
+pub const CARD_NOT_VALID: &str = "Card not valid - call security";
+
+/// A card that gave its UID but failed authentication (a clone, a damaged
+/// card): refused with a `wrong_card` alert, whoever the UID claims to be,
+/// without asking the store.
+pub fn auth_failed(card: &str) -> Decision {
+    let facts = Facts {
+        credential: card.to_string(),
+        ..Facts::default()
+    };
+    Refusal::new(DenyReason::CredentialAuthFailed, CARD_NOT_VALID).into_decision(&facts)
+}
+
+/// A card the store could not be read for. The card may well be good, so no
+/// `wrong_card` alert accuses it and the driver sees "out of order": the
+/// refusal says only that the gate does not know the card right now, and a
+/// `storage_fault` alert says why. (On an exit lane the lane lets the
+/// vehicle out anyway, as for any refusal.)
+pub fn unreadable(card: &str, error: &str) -> Decision {
+    Decision::Deny {
+        denied: Denied {
+            card: Some(card.to_string()),
+            reason: DenyReason::UnknownCard,
+            user_id: None,
+            user_name: None,
+        },
+        alert: Some(Alert {
+            alert: AlertKind::StorageFault,
+            severity: Severity::Critical,
+            message: format!("The store could not be read to check card {card}: {error}."),
+            card: Some(card.to_string()),
+            user_id: None,
+            related_event_id: None,
+        }),
+        display: OUT_OF_ORDER.to_string(),
     }
 }
 

@@ -17,6 +17,8 @@ use crate::domain::model::Timestamp;
 pub(super) const REPLICA_SEQ: &str = "replica_seq";
 /// Meta key: the last gate_seq given to an event.
 pub(super) const GATE_SEQ: &str = "gate_seq";
+/// Meta key: 1 while the gate is in lockdown (survives a restart).
+pub(super) const LOCKDOWN: &str = "lockdown";
 
 /// RFC 3339 text, offset kept, as the contract writes timestamps.
 pub(super) fn ts_text(t: &Timestamp) -> String {

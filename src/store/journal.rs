@@ -5,28 +5,27 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, TransactionBehavior, params};
-use ulid::Ulid;
 
-use super::codec::{GATE_SEQ, col_enum, col_json, col_u64, get_meta, int, ms, set_meta, ts_text};
+use super::codec::{
+    GATE_SEQ, LOCKDOWN, col_enum, col_json, col_u64, get_meta, int, ms, set_meta, ts_text,
+};
 use super::presence::apply_effect;
 use super::{Db, StoreError};
-use crate::domain::contract::{Clock, Event, EventBody, VERSION};
+use crate::domain::contract::{Clock, Event, VERSION};
+use crate::domain::lane::{Commit, Draft};
 use crate::domain::model::{Timestamp, VehicleClass};
 
 impl Db {
-    /// Journals `bodies` as events stamped `at`, in one transaction, together
-    /// with their effect on presence and on this gate's counters.
+    /// Journals the lane's `commit` as events stamped `at` (and `clock`, the
+    /// wall clock's state), in one transaction, together with their effect on
+    /// presence and on this gate's counters, and the lockdown flag if the
+    /// commit sets it.
     ///
-    /// Each gets the next `gate_seq` (1, 2, 3, ... across restarts, never
-    /// reused) and a fresh ULID `event_id`, and waits in the outbox.
-    ///
-    /// A batch that starts with a check_in, check_out or denied may carry
-    /// the alerts about it: each alert without a `related_event_id` is given
-    /// that first event's id. So a decision and its alerts are one
-    /// transaction, though the lane cannot know the id before the commit.
+    /// Each event keeps the id the lane minted and gets the next `gate_seq`
+    /// (1, 2, 3, ... across restarts, never reused), and waits in the outbox.
     pub fn record(
         &mut self,
-        bodies: Vec<EventBody>,
+        commit: Commit,
         at: Timestamp,
         clock: Clock,
     ) -> Result<Vec<Event>, StoreError> {
@@ -36,21 +35,12 @@ impl Db {
         // A counter row rather than MAX(gate_seq) + 1: pruning old events
         // must never let a seq be handed out twice.
         let mut seq = get_meta(&tx, GATE_SEQ)?;
-        let mut events: Vec<Event> = Vec::with_capacity(bodies.len());
-        for mut body in bodies {
+        let mut events: Vec<Event> = Vec::with_capacity(commit.events.len());
+        for Draft { event_id, body } in commit.events {
             seq += 1;
-            if let (EventBody::Alert(alert), Some(first)) = (&mut body, events.first())
-                && alert.related_event_id.is_none()
-                && matches!(
-                    first.body,
-                    EventBody::CheckIn(_) | EventBody::CheckOut(_) | EventBody::Denied(_)
-                )
-            {
-                alert.related_event_id = Some(first.event_id.clone());
-            }
             let event = Event {
                 v: VERSION,
-                event_id: Ulid::new().to_string(),
+                event_id,
                 gate_seq: seq,
                 site: self.ident.site.clone(),
                 lot: self.ident.lot.clone(),
@@ -75,9 +65,20 @@ impl Db {
             events.push(event);
         }
         set_meta(&tx, GATE_SEQ, seq)?;
+        if let Some(on) = commit.lockdown {
+            set_meta(&tx, LOCKDOWN, u64::from(on))?;
+        }
+        if let Some(hook) = &mut self.before_commit {
+            hook();
+        }
         tx.commit()?;
         self.cool();
         Ok(events)
+    }
+
+    /// Whether the gate was left in lockdown (by HQ or a technician).
+    pub fn lockdown(&self) -> Result<bool, StoreError> {
+        Ok(get_meta(&self.conn, LOCKDOWN)? == 1)
     }
 
     /// Up to `limit` events not yet acknowledged by the broker, oldest first

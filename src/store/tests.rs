@@ -36,6 +36,37 @@ fn mem() -> Db {
     Db::open_in_memory(ident()).unwrap()
 }
 
+/// Records events as the lane would, each under a fresh id.
+trait RecordBodies {
+    fn record_bodies(
+        &mut self,
+        bodies: Vec<EventBody>,
+        at: Timestamp,
+        clock: crate::domain::contract::Clock,
+    ) -> Result<Vec<crate::domain::contract::Event>, super::StoreError>;
+}
+
+impl RecordBodies for Db {
+    fn record_bodies(
+        &mut self,
+        bodies: Vec<EventBody>,
+        at: Timestamp,
+        clock: crate::domain::contract::Clock,
+    ) -> Result<Vec<crate::domain::contract::Event>, super::StoreError> {
+        let commit = crate::domain::lane::Commit {
+            events: bodies
+                .into_iter()
+                .map(|body| crate::domain::lane::Draft {
+                    event_id: ulid::Ulid::new().to_string(),
+                    body,
+                })
+                .collect(),
+            lockdown: None,
+        };
+        self.record(commit, at, clock)
+    }
+}
+
 fn ts(s: &str) -> Timestamp {
     DateTime::parse_from_rfc3339(s).unwrap()
 }

@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
+use parkgate::daemon::control;
 use parkgate_hal::sim::{SimClient, SimOutput, SimRequest, SimSnapshot, SimWatch, WatchLine};
 use parkgate_hal::{BarrierCommand, Light, Sensor, SensorState, Signal};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -218,34 +219,50 @@ impl Gate {
         self.process.log()
     }
 
-    /// One request on the control socket; panics unless it is answered.
-    pub async fn control(&self, request: Value) -> Value {
-        tokio::time::timeout(
-            WAIT,
-            parkgate::daemon::control::request(&self.control_socket(), &request),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("no reply to {request} in 20 s"))
-        .unwrap_or_else(|e| panic!("control socket, {request}: {e}\n{}", self.log()))
+    /// Waits for a control call; panics unless it is answered in time.
+    async fn control<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> T {
+        tokio::time::timeout(WAIT, call)
+            .await
+            .unwrap_or_else(|_| panic!("no reply to {what} in 20 s"))
+            .unwrap_or_else(|e| panic!("control socket, {what}: {e}\n{}", self.log()))
     }
 
-    /// The daemon's status (the `status` object of the reply).
-    pub async fn status(&self) -> Value {
-        let reply = self.control(json!({"cmd": "status"})).await;
-        assert_eq!(reply["ok"], true, "status refused: {reply}");
-        reply["status"].clone()
+    /// The daemon's status, typed.
+    pub async fn status(&self) -> parkgate::daemon::status::Status {
+        let socket = self.control_socket();
+        self.control("status", control::status(&socket)).await
     }
 
     /// Waits until the daemon has handled every input sent so far and every
-    /// timer already due: a status round trip (see the module doc).
+    /// timer already due: a status round trip (see the module doc). The
+    /// status comes back as JSON, as `parkgate status --json` prints it.
     pub async fn settle(&self) -> Value {
-        self.status().await
+        serde_json::to_value(self.status().await).expect("a status serialises")
     }
 
     /// Moves the daemon's manual clock forward.
     pub async fn advance(&self, ms: i64) {
-        let reply = self.control(json!({"cmd": "advance", "ms": ms})).await;
-        assert_eq!(reply["ok"], true, "advance refused: {reply}");
+        let socket = self.control_socket();
+        self.control("advance", control::advance(&socket, ms)).await;
+    }
+
+    /// Steps the daemon's manual wall clock (either way), leaving its
+    /// monotonic clock alone; returns the new wall time.
+    pub async fn step_wall(&self, ms: i64) -> chrono::DateTime<chrono::FixedOffset> {
+        let socket = self.control_socket();
+        self.control("step_wall", control::step_wall(&socket, ms))
+            .await
+    }
+
+    /// A technician sets or lifts the lockdown; returns the state after.
+    pub async fn lockdown(&self, on: bool) -> bool {
+        let socket = self.control_socket();
+        self.control("lockdown", control::lockdown(&socket, on))
+            .await
     }
 
     async fn sim_request(&mut self, request: SimRequest) -> Value {

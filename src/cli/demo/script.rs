@@ -9,20 +9,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
-use parkgate_hal::sim::{self, SimClient, SimOutput, SimRequest, SimWatch, WatchLine};
+use parkgate_hal::sim::{SimClient, SimOutput, SimRequest, SimWatch, WatchLine};
 use parkgate_hal::{BarrierCommand, Sensor, SensorState, Signal};
-use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::cards;
 use crate::cli::report;
 use crate::config::{self, Config};
+use crate::daemon;
 use crate::daemon::clock::{Clock, ManualClock};
 use crate::daemon::control;
-use crate::daemon::{self, Hardware};
 use crate::domain::contract::Event;
 use crate::domain::model::Timestamp;
-use crate::store::{Db, Ident, Store};
+use crate::store::{Db, Ident};
 
 /// What the demo saw, for the caller (and tests) to check.
 #[derive(Debug, Default)]
@@ -50,34 +49,24 @@ pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
     cfg.hardware.sim_socket = dir.join("sim.sock");
     cfg.control.socket = dir.join("control.sock");
 
-    let clock = Arc::new(ManualClock::new(start()));
+    let (clock, manual) = Clock::manual(start(), cfg.tz());
     let mut db = Db::open(&cfg.store.path, Ident::from(&cfg))?;
     db.apply_batch(&super::replica(&cfg.gate.lot, start()))?;
-    let store = Store::spawn(db);
-
-    let parts = sim::bind(&cfg.hardware.sim_socket)?;
-    tokio::spawn(parts.server.run());
-    let (control_tx, control_rx) = mpsc::channel(8);
-    let listener = control::bind(&cfg.control.socket)?;
-    tokio::spawn(control::serve(listener, control_tx));
-    let hw = Hardware {
-        reader: parts.reader,
-        presence: parts.presence,
-        barrier: parts.barrier,
-        feedback: parts.feedback,
-    };
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let daemon = tokio::spawn(daemon::run(
-        cfg.clone(),
-        store.clone(),
-        hw,
-        Clock::Manual(clock.clone()),
-        control_rx,
-        false,
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
+    let (ready_tx, ready_rx) = oneshot::channel::<()>();
+    let options = daemon::Options {
+        clock,
+        print: false,
+        ready: Some(ready_tx),
+    };
+    let daemon = tokio::spawn(daemon::serve(cfg.clone(), db, options, async move {
+        let _ = stop_rx.await;
+    }));
+    // Ready: the sockets are bound and the lane has read its sensors.
+    if ready_rx.await.is_err() {
+        daemon.await.context("daemon task")??;
+        bail!("the gate stopped before it was ready");
+    }
 
     let mut lane = Driver {
         sim: SimClient::connect(&cfg.hardware.sim_socket).await?,
@@ -87,7 +76,7 @@ pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
             .await?,
         control: cfg.control.socket.clone(),
         cfg: cfg.clone(),
-        clock: clock.clone(),
+        clock: manual.clone(),
         narrate,
         scene: Scene::default(),
     };
@@ -96,9 +85,11 @@ pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
     let _ = stop_tx.send(());
     daemon.await.context("daemon task")??;
     let mut scene = lane.scene;
-    scene.events = store.call(|db| db.events(1000)).await??;
+    // The gate has stopped and closed its store: read what it journalled.
+    let db = Db::open(&cfg.store.path, Ident::from(&cfg))?;
+    scene.events = db.events(1000)?;
     scene.events.reverse();
-    scene.outbox = store.call(|db| db.outbox(1000)).await??;
+    scene.outbox = db.outbox(1000)?;
     if narrate {
         print_summary(&cfg, &scene);
     }
@@ -152,7 +143,7 @@ impl Driver {
 
     fn say(&self, text: &str) {
         if self.narrate {
-            let at = report::local(self.clock.now(), self.cfg.tz());
+            let at = report::local(self.clock.now().wall, self.cfg.tz());
             println!("\n{}  {text}", &at[11..16]);
         }
     }
@@ -223,10 +214,7 @@ impl Driver {
     /// Moves the daemon's clock through its control socket, so the move is
     /// ordered after the sensor changes already sent.
     async fn advance(&mut self, ms: i64) -> Result<()> {
-        let reply = control::request(&self.control, &json!({"cmd": "advance", "ms": ms})).await?;
-        if reply["ok"] != true {
-            bail!("advance refused: {reply}");
-        }
+        control::advance(&self.control, ms).await?;
         Ok(())
     }
 

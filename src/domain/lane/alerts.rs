@@ -1,6 +1,7 @@
 //! The alerts the lane raises itself, with their severity and the one human
 //! sentence the contract asks for. One place, so wording stays consistent.
 
+use super::By;
 use crate::domain::contract::{Alert, AlertKind, EventBody, Severity};
 
 /// Who an alert is about, when known: the card, its user, and the passage
@@ -96,4 +97,63 @@ pub(super) fn storage_fault(error: &str, let_out: bool, about: &About) -> EventB
         format!("The journal could not record a check-in, the lane refused entry: {error}.")
     };
     alert(AlertKind::StorageFault, Severity::Critical, msg, about)
+}
+
+pub(super) fn reader_offline(why: &str) -> EventBody {
+    let msg = format!("The card reader went offline: {why}.");
+    alert(
+        AlertKind::ReaderOffline,
+        Severity::Critical,
+        msg,
+        &About::default(),
+    )
+}
+
+pub(super) fn reader_online() -> EventBody {
+    let msg = "The card reader is back online.".to_string();
+    alert(
+        AlertKind::ReaderOnline,
+        Severity::Info,
+        msg,
+        &About::default(),
+    )
+}
+
+/// `message`: the sentence the clock watch made of the step.
+pub(super) fn clock_unsynced(message: String) -> EventBody {
+    alert(
+        AlertKind::ClockUnsynced,
+        Severity::Warning,
+        message,
+        &About::default(),
+    )
+}
+
+/// A lockdown set (`on`) or lifted, and by whom.
+pub(super) fn lockdown(on: bool, by: By) -> EventBody {
+    let who = match by {
+        By::Hq => "head office",
+        By::Technician => "a technician on the gate's control socket",
+    };
+    let (msg, severity) = if on {
+        let msg = format!("Lockdown set by {who}: entries are refused, exits stay open.");
+        (msg, Severity::Warning)
+    } else {
+        (format!("Lockdown lifted by {who}."), Severity::Info)
+    };
+    alert(AlertKind::Lockdown, severity, msg, &About::default())
+}
+
+/// An output refused a command (`why` names it).
+pub(super) fn output_failed(why: &str) -> EventBody {
+    let mut msg = format!("{why}.");
+    if let Some(first) = msg.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    alert(
+        AlertKind::BarrierFault,
+        Severity::Critical,
+        msg,
+        &About::default(),
+    )
 }

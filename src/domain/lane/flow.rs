@@ -1,14 +1,25 @@
-//! A card's way through the lane: repeat window, vehicle check, decision,
-//! commit, and the authorisation that raises the barrier.
+//! A card's way through the lane: repeat window, decision, vehicle check,
+//! commit, and the authorisation that raises the barrier; and the other
+//! things a driver or technician does to the lane (garbled reads, reader
+//! health, commands).
 
 use super::alerts::{self, About};
 use super::{
-    Action, Grant, Lane, Light, NO_VEHICLE, OPENED, OUT_OF_ORDER, Pending, PendingPassage,
-    RecentCard, ms, show,
+    Action, By, Command, Commit, Draft, Grant, Lane, Light, NO_VEHICLE, OPENED, OUT_OF_ORDER,
+    Pending, PendingPassage, ReaderHealth, RecentCard, TAP_AGAIN, ms,
 };
 use crate::domain::contract::{Alert, CheckOut, Denied, DenyReason, EventBody, Passage};
-use crate::domain::model::{Direction, Role, Timestamp, VehicleClass};
-use crate::domain::policy::Decision;
+use crate::domain::model::{Direction, Role, VehicleClass};
+use crate::domain::policy::{self, Decision};
+use crate::domain::time::Mono;
+
+/// A card being decided on.
+#[derive(Debug, Clone)]
+pub(super) struct Deciding {
+    /// Whether a vehicle was on the arming loop (or none was required)
+    /// when the card was read.
+    pub vehicle: bool,
+}
 
 /// The class and the who of a check_in or check_out.
 fn passage_of(event: &EventBody) -> (Option<VehicleClass>, About) {
@@ -36,10 +47,41 @@ pub(super) fn check_out(passage: Passage) -> EventBody {
     })
 }
 
+/// A decision on a card read with no vehicle to let through: refused for
+/// that, naming whoever the decision found (the card is not blamed).
+fn no_vehicle(decision: Decision) -> Decision {
+    let (card, user_id, user_name) = match decision {
+        Decision::Admit { event, .. } => match event {
+            EventBody::CheckIn(p) | EventBody::CheckOut(CheckOut { passage: p, .. }) => {
+                (p.card, p.user_id, p.user_name)
+            }
+            _ => (None, None, None),
+        },
+        Decision::Deny { denied, .. } => (denied.card, denied.user_id, denied.user_name),
+    };
+    Decision::Deny {
+        denied: Denied {
+            card,
+            reason: DenyReason::NoVehiclePresent,
+            user_id,
+            user_name,
+        },
+        alert: None,
+        display: NO_VEHICLE.to_string(),
+    }
+}
+
 impl Lane {
-    /// A card read: ignored as a repeat or while busy, refused without a
-    /// vehicle, otherwise handed to the policy.
-    pub(super) fn card(&mut self, card: String, now: Timestamp, out: &mut Vec<Action>) {
+    /// A card read: ignored as a repeat or while busy; otherwise decided (a
+    /// card that failed authentication by the policy's fixed rule, any other
+    /// by the store's facts).
+    pub(super) fn card(
+        &mut self,
+        card: String,
+        auth_failed: bool,
+        now: Mono,
+        out: &mut Vec<Action>,
+    ) {
         if let Some(recent) = &mut self.recent
             && recent.card == card
             && now - recent.at < ms(self.cfg.timings.repeat_read_ms)
@@ -48,34 +90,79 @@ impl Lane {
             return;
         }
         let busy = self.busy();
-        let no_vehicle = !busy && self.cfg.timings.require_vehicle && !self.arming.is_set();
+        let vehicle = !self.cfg.timings.require_vehicle || self.arming.is_set();
         self.recent = Some(RecentCard {
             card: card.clone(),
             at: now,
-            no_vehicle,
+            no_vehicle: !busy && !vehicle,
         });
         if busy {
             return;
         }
-        if no_vehicle {
-            let denied = Denied {
-                card: Some(card),
-                reason: DenyReason::NoVehiclePresent,
-                user_id: None,
-                user_name: None,
-            };
-            self.record(vec![EventBody::Denied(denied)], Pending::Denial(None), out);
-            out.push(show(Light::Red, NO_VEHICLE));
-            return;
+        if auth_failed {
+            self.apply(policy::auth_failed(&card), vehicle, now, out);
+        } else {
+            self.deciding = Some(Deciding { vehicle });
+            out.push(Action::Decide(card));
         }
-        self.deciding = Some(card.clone());
-        out.push(Action::Decide(card));
     }
 
-    pub(super) fn decided(&mut self, decision: Decision, out: &mut Vec<Action>) {
-        if self.deciding.take().is_none() {
-            return; // nothing asked: a stray answer
+    /// A garbled read: "tap again", unless another vehicle is being handled
+    /// (its driver's green must not turn red).
+    pub(super) fn misread(&mut self, now: Mono, out: &mut Vec<Action>) {
+        if !self.busy() {
+            self.show(Light::Red, TAP_AGAIN, now, out);
         }
+    }
+
+    /// The reader's health: one alert per change.
+    pub(super) fn reader(&mut self, health: ReaderHealth, out: &mut Vec<Action>) {
+        let alert = match health {
+            ReaderHealth::Offline(why) if self.reader_online => alerts::reader_offline(&why),
+            ReaderHealth::Online if !self.reader_online => alerts::reader_online(),
+            _ => return,
+        };
+        self.reader_online = !self.reader_online;
+        self.note(vec![alert], out);
+    }
+
+    /// HQ's or a technician's command. A lockdown change is recorded as an
+    /// alert and persisted in the same transaction.
+    pub(super) fn command(&mut self, command: Command, by: By, out: &mut Vec<Action>) {
+        let on = match command {
+            Command::Open => {
+                self.open_pending = true;
+                return;
+            }
+            Command::Lockdown => true,
+            Command::Unlock => false,
+        };
+        if self.lockdown == on {
+            return;
+        }
+        self.lockdown = on;
+        let draft = self.mint(alerts::lockdown(on, by));
+        self.pending.push_back(Pending::Note);
+        out.push(Action::Record(Commit {
+            events: vec![draft],
+            lockdown: Some(on),
+        }));
+    }
+
+    pub(super) fn decided(&mut self, decision: Decision, now: Mono, out: &mut Vec<Action>) {
+        let Some(deciding) = self.deciding.take() else {
+            return; // nothing asked: a stray answer
+        };
+        self.apply(decision, deciding.vehicle, now, out);
+    }
+
+    /// Carries out a decision on a card read with or without a vehicle there.
+    fn apply(&mut self, decision: Decision, vehicle: bool, now: Mono, out: &mut Vec<Action>) {
+        let decision = if vehicle {
+            decision
+        } else {
+            no_vehicle(decision)
+        };
         match decision {
             Decision::Admit {
                 direction,
@@ -105,11 +192,15 @@ impl Lane {
                 alert,
                 display,
             } => {
-                // The alert goes in the denial's transaction (the store links it).
-                let mut events = vec![EventBody::Denied(denied)];
-                events.extend(alert.clone().map(EventBody::Alert));
+                let denied = self.mint(EventBody::Denied(denied));
+                let alert = alert.map(|mut a| {
+                    a.related_event_id = Some(denied.event_id.clone());
+                    self.mint(EventBody::Alert(a))
+                });
+                let mut events = vec![denied];
+                events.extend(alert.clone());
                 self.record(events, Pending::Denial(alert), out);
-                out.push(show(Light::Red, &display));
+                self.show(Light::Red, &display, now, out);
             }
         }
     }
@@ -122,11 +213,21 @@ impl Lane {
         display: String,
         out: &mut Vec<Action>,
     ) {
-        let (class, about) = passage_of(&event);
-        // The policy's alerts go in the passage's transaction: the store
-        // links each to it, so a crash cannot keep one without the other.
-        let mut events = vec![event];
-        events.extend(alerts.iter().cloned().map(EventBody::Alert));
+        let (class, mut about) = passage_of(&event);
+        let passage = self.mint(event);
+        about.event_id = Some(passage.event_id.clone());
+        // The policy's alerts go in the passage's transaction and name it,
+        // so a crash cannot keep one without the other.
+        let alerts: Vec<Draft> = alerts
+            .into_iter()
+            .map(|mut a| {
+                a.related_event_id
+                    .get_or_insert_with(|| passage.event_id.clone());
+                self.mint(EventBody::Alert(a))
+            })
+            .collect();
+        let mut events = vec![passage];
+        events.extend(alerts.iter().cloned());
         let pending = PendingPassage {
             direction,
             class,
@@ -139,8 +240,8 @@ impl Lane {
 
     pub(super) fn committed(
         &mut self,
-        result: Result<Vec<String>, String>,
-        now: Timestamp,
+        result: Result<(), String>,
+        now: Mono,
         out: &mut Vec<Action>,
     ) {
         let Some(pending) = self.pending.pop_front() else {
@@ -148,9 +249,13 @@ impl Lane {
         };
         match pending {
             Pending::Passage(p) => self.passage_committed(p, result, now, out),
-            // The denial's transaction failed: the alert, at least, may still go in.
-            Pending::Denial(Some(alert)) if result.is_err() => {
-                self.record(vec![EventBody::Alert(alert)], Pending::Note, out);
+            // The denial's transaction failed: the alert, at least, may still
+            // go in, no longer naming a denial that was never recorded.
+            Pending::Denial(Some(mut alert)) if result.is_err() => {
+                if let EventBody::Alert(a) = &mut alert.body {
+                    a.related_event_id = None;
+                }
+                self.record(vec![alert], Pending::Note, out);
             }
             Pending::Void(direction, class) if result.is_ok() => {
                 let undo = match direction {
@@ -167,49 +272,49 @@ impl Lane {
     pub(super) fn passage_committed(
         &mut self,
         p: PendingPassage,
-        result: Result<Vec<String>, String>,
-        now: Timestamp,
+        result: Result<(), String>,
+        now: Mono,
         out: &mut Vec<Action>,
     ) {
-        match result {
-            Ok(ids) => {
-                let id = ids.into_iter().next();
-                self.count(p.direction, p.class);
-                let about = About {
-                    event_id: id,
-                    ..p.about
-                };
-                self.grant = Some(Grant {
-                    direction: p.direction,
-                    class: p.class,
-                    about,
-                    at: now,
-                });
-                self.passed = None;
-                self.raise(now, out);
-                out.push(show(Light::Green, &p.display));
-            }
-            Err(error) => {
-                let let_out = p.direction == Direction::Out;
-                let mut notes = vec![alerts::storage_fault(&error, let_out, &p.about)];
-                notes.extend(p.alerts.into_iter().map(EventBody::Alert));
-                if let_out {
-                    // Nothing recorded, so nothing to count or void.
-                    self.grant = Some(Grant {
-                        direction: p.direction,
-                        class: None,
-                        about: p.about,
-                        at: now,
-                    });
-                    self.passed = None;
-                    self.raise(now, out);
-                    out.push(show(Light::Green, &p.display));
-                } else {
-                    out.push(show(Light::Red, OUT_OF_ORDER));
+        let let_out = p.direction == Direction::Out;
+        if let Err(error) = &result {
+            // Nothing was recorded: the alerts must not name the passage.
+            let about = About {
+                event_id: None,
+                ..p.about.clone()
+            };
+            let fault = self.mint(alerts::storage_fault(error, let_out, &about));
+            let mut notes = vec![fault];
+            notes.extend(p.alerts.into_iter().map(|mut d| {
+                if let EventBody::Alert(a) = &mut d.body {
+                    a.related_event_id = None;
                 }
+                d
+            }));
+            if !let_out {
+                self.show(Light::Red, OUT_OF_ORDER, now, out);
                 self.record(notes, Pending::Note, out);
+                return;
             }
+            self.record(notes, Pending::Note, out);
         }
+        let recorded = result.is_ok();
+        if recorded {
+            self.count(p.direction, p.class);
+        }
+        self.grant = Some(Grant {
+            direction: p.direction,
+            // An exit the store failed to record has nothing to count or void.
+            class: p.class.filter(|_| recorded),
+            about: About {
+                event_id: p.about.event_id.filter(|_| recorded),
+                ..p.about
+            },
+            at: now,
+        });
+        self.passed = None;
+        self.raise(now, out);
+        self.show(Light::Green, &p.display, now, out);
     }
 
     /// Starts a queued HQ `Open` once no other vehicle is being handled.

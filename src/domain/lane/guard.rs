@@ -2,29 +2,29 @@
 //! they raise. Everything here keeps one rule first: the arm never comes
 //! down on a vehicle.
 
-use chrono::TimeDelta;
+use std::time::Duration;
 
 use super::alerts;
-use super::{Action, Arm, BarrierCommand, Lane, Pending, Sensor, SensorState, ms, secs};
+use super::{Action, Arm, BarrierCommand, Lane, Light, Pending, Sensor, SensorState, ms, secs};
 use crate::domain::contract::EventBody;
-use crate::domain::model::Timestamp;
+use crate::domain::time::Mono;
 
 impl Lane {
     /// Told to come down less than `fall_ms` ago: still moving, so a vehicle
     /// reaching the safety loop must make it go back up.
-    pub(super) fn going_down(&self, now: Timestamp) -> bool {
+    pub(super) fn going_down(&self, now: Mono) -> bool {
         self.arm.commanded == BarrierCommand::Down && now - self.arm.at < ms(self.cfg.fall_ms)
     }
 
     /// Down, done falling, and no switch saying otherwise.
-    pub(super) fn arm_down(&self, now: Timestamp) -> bool {
+    pub(super) fn arm_down(&self, now: Mono) -> bool {
         self.arm.commanded == BarrierCommand::Down
             && !self.going_down(now)
             && self.switch != Some(SensorState::Occupied)
     }
 
     /// Commands the arm up; "nothing passing" is counted from now.
-    pub(super) fn raise(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+    pub(super) fn raise(&mut self, now: Mono, out: &mut Vec<Action>) {
         out.push(Action::Barrier(BarrierCommand::Up));
         self.arm = Arm {
             commanded: BarrierCommand::Up,
@@ -36,7 +36,7 @@ impl Lane {
     }
 
     /// Commands the arm down. Callers check the safety loop first.
-    pub(super) fn lower(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+    pub(super) fn lower(&mut self, now: Mono, out: &mut Vec<Action>) {
         debug_assert!(!self.safety.is_set(), "lowering onto the safety loop");
         out.push(Action::Barrier(BarrierCommand::Down));
         // A switch still saying "up" starts the stuck-arm clock.
@@ -48,6 +48,9 @@ impl Lane {
             held_alerted: false,
         };
         self.close_at = None;
+        if self.light == Some(Light::Green) {
+            self.idle(out);
+        }
     }
 
     /// Follows one sensor change: repeat-window reset, arm reversal,
@@ -56,7 +59,7 @@ impl Lane {
         &mut self,
         sensor: Sensor,
         state: SensorState,
-        now: Timestamp,
+        now: Mono,
         out: &mut Vec<Action>,
     ) {
         match sensor {
@@ -83,7 +86,7 @@ impl Lane {
                 let old = self.switch.replace(state);
                 let down = self.arm.commanded == BarrierCommand::Down;
                 if state == SensorState::Occupied && old != Some(SensorState::Occupied) && down {
-                    self.record(vec![alerts::barrier_forced()], Pending::Note, out);
+                    self.note(vec![alerts::barrier_forced()], out);
                     self.arm.held_since = Some(now);
                     self.arm.held_alerted = false;
                 } else if state == SensorState::Clear && down {
@@ -98,7 +101,7 @@ impl Lane {
     }
 
     /// A vehicle left the safety loop.
-    pub(super) fn pass(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+    pub(super) fn pass(&mut self, now: Mono, out: &mut Vec<Action>) {
         if self.arm.commanded == BarrierCommand::Up {
             self.arm.held_since = Some(now);
         }
@@ -108,14 +111,14 @@ impl Lane {
             && let Some(about) = &self.passed
         {
             let alert = alerts::tailgating(about);
-            self.record(vec![alert], Pending::Note, out);
+            self.note(vec![alert], out);
         } else {
-            self.record(vec![alerts::unauthorized_vehicle()], Pending::Note, out);
+            self.note(vec![alerts::unauthorized_vehicle()], out);
         }
     }
 
     /// Everything that follows from the time and the state, after each input.
-    pub(super) fn settle(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+    pub(super) fn settle(&mut self, now: Mono, out: &mut Vec<Action>) {
         let t = &self.cfg.timings;
         let (loop_fault, pass_timeout, close_delay, held_open) = (
             secs(t.loop_fault_s),
@@ -135,16 +138,16 @@ impl Lane {
             let alert = if state == SensorState::Fault {
                 alerts::loop_fault(name, None)
             } else if now - since >= loop_fault {
-                alerts::loop_fault(name, Some((now - since).num_seconds().max(0) as u64))
+                alerts::loop_fault(name, Some((now - since).as_secs()))
             } else {
                 continue;
             };
             ep.alerted = true;
-            self.record(vec![alert], Pending::Note, out);
+            self.note(vec![alert], out);
         }
         if self.switch == Some(SensorState::Fault) && !self.switch_fault_alerted {
             self.switch_fault_alerted = true;
-            self.record(vec![alerts::barrier_switch_fault()], Pending::Note, out);
+            self.note(vec![alerts::barrier_switch_fault()], out);
         }
 
         // The accepted vehicle turned away: undo its passage. A vehicle on
@@ -157,6 +160,7 @@ impl Lane {
                 let void = EventBody::Void {
                     related_event_id: id,
                 };
+                let void = self.mint(void);
                 self.record(vec![void], Pending::Void(grant.direction, grant.class), out);
             }
             self.lower(now, out);
@@ -186,10 +190,18 @@ impl Lane {
                 stuck,
                 &about.cloned().unwrap_or_default(),
             );
-            self.record(vec![alert], Pending::Note, out);
+            self.note(vec![alert], out);
         }
 
         self.start_open(out);
+
+        // The lamps: idle at start-up, and once a signal has been shown long
+        // enough (a green stays while its vehicle may still pass).
+        if self.light.is_none()
+            || (self.grant.is_none() && self.signal_until.is_some_and(|t| now >= t))
+        {
+            self.idle(out);
+        }
 
         let next = self
             .deadlines(pass_timeout, loop_fault, held_open)
@@ -204,10 +216,10 @@ impl Lane {
     /// Every time at which something would happen if nothing else did.
     pub(super) fn deadlines(
         &self,
-        pass_timeout: TimeDelta,
-        loop_fault: TimeDelta,
-        held_open: TimeDelta,
-    ) -> impl Iterator<Item = Timestamp> {
+        pass_timeout: Duration,
+        loop_fault: Duration,
+        held_open: Duration,
+    ) -> impl Iterator<Item = Mono> {
         let grant = self
             .grant
             .as_ref()
@@ -220,7 +232,8 @@ impl Lane {
             .map(|t| t + held_open);
         let loops = [&self.arming_ep, &self.safety_ep]
             .map(|ep| ep.since.filter(|_| !ep.alerted).map(|t| t + loop_fault));
-        [grant, self.close_at, held]
+        let signal = self.signal_until.filter(|_| self.grant.is_none());
+        [grant, self.close_at, held, signal]
             .into_iter()
             .chain(loops)
             .flatten()

@@ -2,7 +2,7 @@
 //! explicit times (milliseconds after 08:00).
 
 use super::tests::{
-    admit, admitted, alerts_in, at, barrier, config, kinds, new_lane, ok, records, sensor,
+    admit, admitted, alerts_in, at, barrier, config, id, kinds, new_lane, ok, records, sensor,
 };
 use super::*;
 use crate::domain::contract::{AlertKind, Severity};
@@ -127,7 +127,7 @@ fn a_vehicle_that_never_passes_is_voided_and_uncounted() {
     assert_eq!(
         records(&actions),
         vec![vec![EventBody::Void {
-            related_event_id: "e1".into()
+            related_event_id: id(0)
         }]]
     );
     assert_eq!(barrier(&actions), vec![Down]);
@@ -136,7 +136,7 @@ fn a_vehicle_that_never_passes_is_voided_and_uncounted() {
         1,
         "until the void is committed"
     );
-    lane.step(ok("v1"), at(31_010));
+    lane.step(ok(), at(31_010));
     assert_eq!(lane.occupancy()[&VehicleClass::Large], 0);
     assert_eq!(
         lane.counters().exited[&VehicleClass::Large],
@@ -150,7 +150,7 @@ fn a_voided_exit_counts_back_in() {
     let mut lane = admitted(Role::Exit, Direction::Out, VehicleClass::Standard);
     assert_eq!(lane.occupancy()[&VehicleClass::Standard], -1);
     lane.step(Input::Tick, at(31_000));
-    lane.step(ok("v1"), at(31_000));
+    lane.step(ok(), at(31_000));
     assert_eq!(lane.occupancy()[&VehicleClass::Standard], 0);
 }
 
@@ -180,7 +180,7 @@ fn a_second_vehicle_on_one_authorisation_is_tailgating() {
     let alerts = alerts_in(&sensor(&mut lane, Sensor::Safety, Clear, 2600));
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].alert, AlertKind::Tailgating);
-    assert_eq!(alerts[0].related_event_id.as_deref(), Some("e1"));
+    assert_eq!(alerts[0].related_event_id.as_deref(), Some(id(0).as_str()));
     assert_eq!(alerts[0].card.as_deref(), Some("04A1"));
     assert_eq!(
         lane.occupancy()[&VehicleClass::Standard],
@@ -230,7 +230,7 @@ fn a_barrier_up_with_nothing_passing_is_held_open_once() {
     let alerts = alerts_in(&lane.step(Input::Tick, at(61_000)));
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].alert, AlertKind::BarrierHeldOpen);
-    assert_eq!(alerts[0].related_event_id.as_deref(), Some("e1"));
+    assert_eq!(alerts[0].related_event_id.as_deref(), Some(id(0).as_str()));
     let later = kinds(&lane.step(Input::Tick, at(200_000)));
     assert_eq!(
         later,
@@ -252,7 +252,7 @@ fn an_arm_stuck_up_after_down_is_held_open() {
         Input::Decided(admit(Direction::In, "04A1", None, vec![])),
         at(0),
     );
-    lane.step(ok("e1"), at(0));
+    lane.step(ok(), at(0));
     sensor(&mut lane, Sensor::BarrierUp, Occupied, 1000);
     assert_eq!(
         barrier(&lane.step(Input::Tick, at(30_000))),

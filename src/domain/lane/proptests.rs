@@ -75,7 +75,7 @@ fn role() -> impl Strategy<Value = Role> {
 #[derive(Debug)]
 enum Request {
     Decide(String),
-    Record(Vec<EventBody>),
+    Record(Vec<Draft>),
 }
 
 struct World {
@@ -84,7 +84,6 @@ struct World {
     errors: bool,
     now: i64,
     requests: VecDeque<Request>,
-    next_id: u64,
     /// Committed check_ins and check_outs by event id.
     journal: HashMap<String, (Direction, Option<VehicleClass>)>,
     /// Net vehicles per class, as the journal says.
@@ -120,7 +119,6 @@ impl World {
             errors,
             now: 0,
             requests: VecDeque::new(),
-            next_id: 0,
             journal: HashMap::new(),
             net,
             passages: 0,
@@ -138,7 +136,7 @@ impl World {
         match op {
             Op::Sensor(s, st) => self.input(Input::Sensor(s, st)),
             Op::Card(i) => self.input(Input::Card(CARDS[i].to_string())),
-            Op::Command(c) => self.input(Input::Command(c)),
+            Op::Command(c) => self.input(Input::Command(c, By::Hq)),
             Op::Tick => self.input(Input::Tick),
             Op::Reply(choice) => self.reply(choice),
         }
@@ -154,6 +152,7 @@ impl World {
                 Request::Record(events) => events.as_slice(),
                 Request::Decide(_) => &[],
             })
+            .map(|d| &d.body)
             .filter(|e| {
                 matches!(e, EventBody::Void { related_event_id }
                     if self.journal.get(related_event_id) == Some(&(Direction::In, Some(class))))
@@ -200,11 +199,12 @@ impl World {
             }
             Request::Record(events) => {
                 let passage = matches!(
-                    events.first(),
+                    events.first().map(|d| &d.body),
                     Some(EventBody::CheckIn(_) | EventBody::CheckOut(_))
                 );
                 if self.errors && choice.is_multiple_of(5) {
-                    let entry = matches!(events.first(), Some(EventBody::CheckIn(_)));
+                    let entry =
+                        matches!(events.first().map(|d| &d.body), Some(EventBody::CheckIn(_)));
                     let actions = self.step(Input::Committed(Err("disk I/O error".into())))?;
                     prop_assert!(
                         !(entry && actions.contains(&Action::Barrier(BarrierCommand::Up))),
@@ -212,19 +212,13 @@ impl World {
                     );
                     return self.check_up(&actions, passage);
                 }
-                let ids: Vec<String> = events.iter().map(|_| self.fresh_id()).collect();
-                for (id, event) in ids.iter().zip(&events) {
-                    self.journal_apply(id, event)?;
+                for draft in &events {
+                    self.journal_apply(&draft.event_id, &draft.body)?;
                 }
-                let actions = self.step(Input::Committed(Ok(ids)))?;
+                let actions = self.step(Input::Committed(Ok(())))?;
                 self.check_up(&actions, passage)
             }
         }
-    }
-
-    fn fresh_id(&mut self) -> String {
-        self.next_id += 1;
-        format!("e{}", self.next_id)
     }
 
     fn journal_apply(&mut self, id: &str, event: &EventBody) -> Result<(), TestCaseError> {
@@ -306,7 +300,9 @@ impl World {
         for action in &actions {
             match action {
                 Action::Decide(card) => self.requests.push_back(Request::Decide(card.clone())),
-                Action::Record(events) => self.requests.push_back(Request::Record(events.clone())),
+                Action::Record(commit) => self
+                    .requests
+                    .push_back(Request::Record(commit.events.clone())),
                 Action::Barrier(b) => {
                     prop_assert!(
                         !(*b == BarrierCommand::Down && self.safety.is_set()),

@@ -1,11 +1,9 @@
 //! One test per behaviour of a card's way through the lane, with explicit
 //! times (milliseconds after 08:00); the shared helpers live here too.
 
-use chrono::DateTime;
-
 use super::flow::check_out;
 use super::*;
-use crate::domain::contract::{AlertKind, Denied, DenyReason, Passage, Severity};
+use crate::domain::contract::{Alert, AlertKind, Denied, DenyReason, Passage, Severity};
 use crate::domain::lane::LaneTimings;
 use crate::domain::model::{PlanKind, Role};
 use crate::domain::policy::Decision;
@@ -13,8 +11,17 @@ use crate::domain::policy::Decision;
 use BarrierCommand::{Down, Up};
 use SensorState::{Clear, Occupied};
 
-pub(super) fn at(ms: i64) -> Timestamp {
-    DateTime::parse_from_rfc3339("2026-11-22T08:00:00+07:00").unwrap() + TimeDelta::milliseconds(ms)
+/// `ms` milliseconds on the lane's monotonic clock.
+pub(super) fn at(ms: i64) -> Mono {
+    Mono::from_ms(u64::try_from(ms).expect("test times are not negative"))
+}
+
+/// Where the test lanes' event ids start: ids are this, plus one per event.
+pub(super) const FIRST_ID: ulid::Ulid = ulid::Ulid(1 << 90);
+
+/// The id of the `n`th event a test lane minted (0: the first).
+pub(super) fn id(n: u128) -> String {
+    ulid::Ulid(FIRST_ID.0 + n).to_string()
 }
 
 /// Short, distinct timings so each one can be told apart.
@@ -26,6 +33,10 @@ pub(super) fn timings() -> LaneTimings {
         held_open_s: 60,
         loop_fault_s: 120,
         close_delay_ms: 500,
+        // Long, so tests of other rules see no lamp changes; the lamp tests
+        // set their own.
+        signal_s: 3600,
+        idle_light: IdleLight::Red,
     }
 }
 
@@ -35,6 +46,7 @@ pub(super) fn config(role: Role) -> LaneConfig {
         timings: timings(),
         lockdown: false,
         fall_ms: 4000,
+        first_id: FIRST_ID,
     }
 }
 
@@ -115,7 +127,7 @@ pub(super) fn records(actions: &[Action]) -> Vec<Vec<EventBody>> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Record(events) => Some(events.clone()),
+            Action::Record(commit) => Some(commit.events.iter().map(|d| d.body.clone()).collect()),
             _ => None,
         })
         .collect()
@@ -149,13 +161,21 @@ pub(super) fn sensor(lane: &mut Lane, sensor: Sensor, state: SensorState, ms: i6
     lane.step(Input::Sensor(sensor, state), at(ms))
 }
 
-pub(super) fn ok(id: &str) -> Input {
-    ok_ids(&[id])
+/// The store committed the oldest Record.
+pub(super) fn ok() -> Input {
+    Input::Committed(Ok(()))
 }
 
-/// The store committed a batch of several events.
-pub(super) fn ok_ids(ids: &[&str]) -> Input {
-    Input::Committed(Ok(ids.iter().map(|id| id.to_string()).collect()))
+/// The drafts of every Record in `actions`, in order.
+pub(super) fn drafts(actions: &[Action]) -> Vec<Draft> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Record(commit) => Some(commit.events.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 /// A vehicle on the arming loop taps `card` at 1 s, the policy admits it and
@@ -168,7 +188,7 @@ pub(super) fn admitted(role: Role, direction: Direction, class: VehicleClass) ->
         Input::Decided(admit(direction, "04A1", Some(class), vec![])),
         at(1000),
     );
-    let actions = lane.step(ok("e1"), at(1000));
+    let actions = lane.step(ok(), at(1000));
     assert_eq!(barrier(&actions), vec![Up]);
     lane
 }
@@ -196,7 +216,7 @@ fn admit_records_the_check_in_before_the_barrier_rises() {
     assert_eq!(lane.status().phase, Phase::Committing);
     assert_eq!(lane.occupancy()[&VehicleClass::Standard], 0);
 
-    let actions = lane.step(ok("e1"), at(1020));
+    let actions = lane.step(ok(), at(1020));
     assert_eq!(barrier(&actions), vec![Up]);
     assert_eq!(
         shows(&actions),
@@ -232,7 +252,7 @@ fn policy_alerts_are_recorded_in_the_passages_transaction() {
         "check_in and its alert in one transaction (the store links them): {recs:?}"
     );
 
-    let actions = lane.step(ok_ids(&["e1", "e2"]), at(10));
+    let actions = lane.step(ok(), at(10));
     assert!(records(&actions).is_empty(), "nothing left to record");
     assert_eq!(barrier(&actions), vec![Up]);
 }
@@ -254,7 +274,7 @@ fn a_refusal_shows_red_and_records_denied_with_its_alert() {
         [EventBody::Denied(d), EventBody::Alert(a)]
             if d.reason == DenyReason::CardRevoked && a.alert == AlertKind::WrongCard));
 
-    assert!(records(&lane.step(ok_ids(&["d1", "d2"]), at(120))).is_empty());
+    assert!(records(&lane.step(ok(), at(120))).is_empty());
     assert_eq!(lane.status().phase, Phase::Idle);
 }
 
@@ -332,7 +352,7 @@ fn an_exit_lane_lets_a_refused_card_out_unidentified() {
                     && a.alert == AlertKind::WrongCard)),
         "the check_out, and the wrong_card alert kept beside it: {recs:?}"
     );
-    let actions = lane.step(ok_ids(&["e1", "e2"]), at(10));
+    let actions = lane.step(ok(), at(10));
     assert_eq!(barrier(&actions), vec![Up]);
 }
 
@@ -345,7 +365,7 @@ fn the_same_card_again_within_the_window_is_one_tap() {
         Input::Decided(deny("0BAD", DenyReason::UnknownCard)),
         at(1010),
     );
-    lane.step(ok("d1"), at(1020));
+    lane.step(ok(), at(1020));
     // The card is still on the reader: read again and again.
     assert!(lane.step(Input::Card("0BAD".into()), at(3000)).is_empty());
     assert!(
@@ -379,7 +399,7 @@ fn a_card_without_a_vehicle_is_denied_no_vehicle_present() {
         matches!(&recs[..], [ev] if matches!(&ev[..], [EventBody::Denied(d)] if d.reason == DenyReason::NoVehiclePresent && d.card.as_deref() == Some("04A1"))),
         "{recs:?}"
     );
-    lane.step(ok("d1"), at(1010));
+    lane.step(ok(), at(1010));
     assert!(
         lane.step(Input::Card("04A1".into()), at(1500)).is_empty(),
         "a repeat read"
@@ -420,7 +440,7 @@ fn another_card_while_busy_is_ignored() {
         lane.step(Input::Card("04B2".into()), at(4000)).is_empty(),
         "committing"
     );
-    lane.step(ok("e1"), at(4100));
+    lane.step(ok(), at(4100));
     assert!(
         lane.step(Input::Card("04B2".into()), at(8000)).is_empty(),
         "open"
@@ -445,7 +465,7 @@ fn a_stray_answer_changes_nothing() {
         )
         .is_empty()
     );
-    assert!(lane.step(ok("e1"), at(0)).is_empty());
+    assert!(lane.step(ok(), at(0)).is_empty());
     assert_eq!(lane.status().phase, Phase::Idle);
 }
 
@@ -457,7 +477,7 @@ fn an_open_command_is_one_cardless_passage() {
         (Role::Exit, true),
     ] {
         let mut lane = new_lane(role);
-        let actions = lane.step(Input::Command(Command::Open), at(0));
+        let actions = lane.step(Input::Command(Command::Open, By::Hq), at(0));
         let recs = records(&actions);
         let expected = if out {
             check_out(Passage::unidentified(None, None, None))
@@ -469,7 +489,7 @@ fn an_open_command_is_one_cardless_passage() {
             barrier(&actions).is_empty(),
             "{role:?}: no barrier before the commit"
         );
-        let actions = lane.step(ok("e1"), at(10));
+        let actions = lane.step(ok(), at(10));
         assert_eq!(barrier(&actions), vec![Up]);
         assert_eq!(shows(&actions)[0].text, OPENED);
         // Never used: it is voided like any passage.
@@ -477,7 +497,7 @@ fn an_open_command_is_one_cardless_passage() {
         assert_eq!(
             records(&actions),
             vec![vec![EventBody::Void {
-                related_event_id: "e1".into()
+                related_event_id: id(0)
             }]]
         );
     }
@@ -488,7 +508,7 @@ fn an_open_command_while_busy_waits_its_turn() {
     let mut lane = new_lane(Role::Entry);
     sensor(&mut lane, Sensor::Arming, Occupied, 0);
     lane.step(Input::Card("04A1".into()), at(0));
-    assert!(records(&lane.step(Input::Command(Command::Open), at(10))).is_empty());
+    assert!(records(&lane.step(Input::Command(Command::Open, By::Hq), at(10))).is_empty());
     let actions = lane.step(
         Input::Decided(deny("04A1", DenyReason::UserSuspended)),
         at(20),
@@ -503,11 +523,11 @@ fn lockdown_is_a_flag_for_the_policy() {
     let mut lane = new_lane(Role::Entry);
     assert!(!lane.lockdown());
     assert!(
-        lane.step(Input::Command(Command::Lockdown), at(0))
+        lane.step(Input::Command(Command::Lockdown, By::Hq), at(0))
             .is_empty()
     );
     assert!(lane.lockdown() && lane.status().lockdown);
-    lane.step(Input::Command(Command::Unlock), at(1));
+    lane.step(Input::Command(Command::Unlock, By::Hq), at(1));
     assert!(!lane.lockdown());
     let cfg = LaneConfig {
         lockdown: true,

@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use ulid::Ulid;
+
 use crate::domain::contract::EventBody;
-use crate::domain::model::{Role, Timestamp, VehicleClass};
+use crate::domain::model::{Role, VehicleClass};
 use crate::domain::policy::Decision;
+use crate::domain::time::Mono;
 
 /// How long the barrier arm is assumed to take to come down when nothing
 /// reports it: a vehicle reaching the safety loop within this time after
@@ -66,7 +69,8 @@ impl Default for Sensors {
     }
 }
 
-/// A verified command from HQ (signature, target and expiry already checked).
+/// A command to the lane: from HQ (signature, target and expiry already
+/// checked by the link) or from a technician on the control socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     /// Let one vehicle through without a card.
@@ -75,6 +79,24 @@ pub enum Command {
     Lockdown,
     /// End a lockdown.
     Unlock,
+}
+
+/// Who gave a [`Command`], for the alert that records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    /// Head office, over the link.
+    Hq,
+    /// A technician on site, through the local control socket.
+    Technician,
+}
+
+/// What the card reader says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReaderHealth {
+    /// Reading cards.
+    Online,
+    /// Not answering; why, for the technician.
+    Offline(String),
 }
 
 /// Everything that can happen to a lane; fed to [`super::Lane::step`].
@@ -87,19 +109,32 @@ pub enum Input {
     Sensor(Sensor, SensorState),
     /// A card was read: its UID in upper-case hex.
     Card(String),
+    /// A card gave this UID but failed authentication (a clone, a damaged
+    /// card). It goes through the same lane rules as any other read.
+    CardAuthFailed(String),
+    /// Something was presented but not read cleanly.
+    Misread,
+    /// The reader went offline or came back (sent on a change).
+    Reader(ReaderHealth),
     /// The answer to [`Action::Decide`].
     Decided(Decision),
-    /// The answer to the oldest unanswered [`Action::Record`]: the event ids
-    /// in the order of the Record's events, or why the transaction failed.
-    Committed(Result<Vec<String>, String>),
-    /// A verified HQ command.
-    Command(Command),
+    /// The answer to the oldest unanswered [`Action::Record`]: committed, or
+    /// why the transaction failed.
+    Committed(Result<(), String>),
+    /// A command, and who gave it.
+    Command(Command, By),
+    /// The wall clock stepped against the monotonic one: the sentence for
+    /// the `clock_unsynced` alert.
+    ClockStepped(String),
+    /// An output (barrier relay) refused a command: why.
+    OutputFailed(String),
     /// A timer fired (or a periodic tick): `now` says what time it is.
     Tick,
 }
 
 /// Which way to drive the barrier arm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BarrierCommand {
     Up,
     Down,
@@ -108,6 +143,8 @@ pub enum BarrierCommand {
 /// The colour of the lane's light.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Light {
+    /// Dark.
+    Off,
     Green,
     Red,
 }
@@ -129,20 +166,38 @@ pub struct Signal {
 /// `Record` by exactly one [`Input::Committed`], in the order they were asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Run `policy::decide` on this credential and answer [`Input::Decided`].
+    /// Read the store's facts on this credential, run `policy::decide` and
+    /// answer [`Input::Decided`].
     Decide(String),
-    /// Commit these events (journal + outbox) in one store transaction and
-    /// answer [`Input::Committed`] with their event ids in order. The lane
-    /// fills every `related_event_id` itself: alerts that follow a passage
-    /// or a refusal come in a later Record, once that event's id is known.
-    Record(Vec<EventBody>),
+    /// Commit this in one store transaction (journal + outbox, and its
+    /// effects) and answer [`Input::Committed`].
+    Record(Commit),
     /// Drive the barrier arm.
     Barrier(BarrierCommand),
     /// Light, buzzer and display.
     Show(Signal),
-    /// Send [`Input::Tick`] at this time. Replaces any earlier `WakeAt`; an
-    /// extra or late tick is harmless.
-    WakeAt(Timestamp),
+    /// Send [`Input::Tick`] at this monotonic time. Replaces any earlier
+    /// `WakeAt`; an extra or late tick is harmless.
+    WakeAt(Mono),
+}
+
+/// One store transaction the lane asks for.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Commit {
+    /// The events, in order, each with the id the lane minted for it (so an
+    /// alert names the passage it follows before either is committed).
+    pub events: Vec<Draft>,
+    /// Persist the lockdown flag (survives a restart) with these events.
+    pub lockdown: Option<bool>,
+}
+
+/// An event as the lane makes it; the store adds the envelope (`gate_seq`,
+/// the gate's names, the time and the clock's state).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    /// A ULID, unique and the same on every retry.
+    pub event_id: String,
+    pub body: EventBody,
 }
 
 /// How one lane is set up.
@@ -157,16 +212,22 @@ pub struct LaneConfig {
     pub lockdown: bool,
     /// Time the arm takes to come down; see [`DEFAULT_FALL_MS`].
     pub fall_ms: u64,
+    /// Where event ids start: the daemon passes a fresh ULID at start-up and
+    /// the lane mints each next id by incrementing it (80 random bits, so ids
+    /// stay unique across gates and restarts; `gate_seq` gives the order).
+    pub first_id: Ulid,
 }
 
 impl LaneConfig {
-    /// A lane of `role` with `timings`, not locked down, default fall time.
-    pub fn new(role: Role, timings: LaneTimings) -> LaneConfig {
+    /// A lane of `role` with `timings`, not locked down, default fall
+    /// time, ids from `first_id`.
+    pub fn new(role: Role, timings: LaneTimings, first_id: Ulid) -> LaneConfig {
         LaneConfig {
             role,
             timings,
             lockdown: false,
             fall_ms: DEFAULT_FALL_MS,
+            first_id,
         }
     }
 }
@@ -195,7 +256,8 @@ impl Counters {
 }
 
 /// What the lane is doing, for the status topic and `parkgate status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Barrier down, waiting for a vehicle.
     Idle,
@@ -232,6 +294,8 @@ pub struct LaneStatus {
     pub lockdown: bool,
     /// A loop or the barrier switch is in a fault episode.
     pub fault: bool,
+    /// The card reader answers.
+    pub reader_online: bool,
     /// Net vehicles per class through this lane (see [`Counters`]).
     pub occupancy: BTreeMap<VehicleClass, i64>,
 }
@@ -252,6 +316,22 @@ pub struct LaneTimings {
     pub loop_fault_s: u64,
     /// Wait this long after the safety loop clears before lowering.
     pub close_delay_ms: u64,
+    /// A passage's or a refusal's signal stays this long, then the lamps go
+    /// back to `idle_light`.
+    pub signal_s: u64,
+    /// What the lamps show while nothing is happening.
+    pub idle_light: IdleLight,
+}
+
+/// The lamps between vehicles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdleLight {
+    /// Both lamps off.
+    Dark,
+    /// Red: stop until a card is accepted.
+    #[default]
+    Red,
 }
 
 impl Default for LaneTimings {
@@ -263,6 +343,8 @@ impl Default for LaneTimings {
             held_open_s: 60,
             loop_fault_s: 600,
             close_delay_ms: 500,
+            signal_s: 5,
+            idle_light: IdleLight::Red,
         }
     }
 }

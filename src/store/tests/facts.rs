@@ -81,7 +81,7 @@ fn facts_gather_the_users_rows_in_one_read() {
     db.apply_batch(&batch(1, ops)).unwrap();
     let mut theirs = passage("v-2", Standard);
     theirs.user_id = Some("u-2".into());
-    db.record(
+    db.record_bodies(
         vec![check_in(passage("v-0", Compact)), check_in(theirs)],
         now() - minutes(5),
         Clock::Synced,
@@ -117,7 +117,7 @@ fn facts_gather_the_users_rows_in_one_read() {
 #[test]
 fn an_unknown_card_gives_empty_facts_with_the_load() {
     let mut db = mem();
-    db.record(
+    db.record_bodies(
         vec![check_in(passage("v-1", Standard))],
         now(),
         Clock::Synced,
@@ -178,7 +178,7 @@ fn load_holds_due_reservations_only() {
     db.apply_batch(&batch(1, ops)).unwrap();
     let mut used = passage("v-e", Standard);
     used.reservation_id = Some("r-used".into());
-    db.record(
+    db.record_bodies(
         vec![
             check_in(passage("v-in", Standard)),
             check_in(used.clone()),

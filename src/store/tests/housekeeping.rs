@@ -30,16 +30,17 @@ fn prune_keeps_undelivered_and_recent_events_and_presence() {
     let mut db = mem();
     let old = now() - minutes(60 * 24 * 40);
     // Seq 1, 2: old; 3: old check_in of a car still inside; 4: recent.
-    db.record(vec![alert(), alert()], old, Clock::Synced)
+    db.record_bodies(vec![alert(), alert()], old, Clock::Synced)
         .unwrap();
     let parked = db
-        .record(
+        .record_bodies(
             vec![check_in(passage("v-1", VehicleClass::Standard))],
             old,
             Clock::Synced,
         )
         .unwrap();
-    db.record(vec![alert()], now(), Clock::Synced).unwrap();
+    db.record_bodies(vec![alert()], now(), Clock::Synced)
+        .unwrap();
     for seq in [1, 3, 4] {
         db.mark_delivered(seq).unwrap();
     }
@@ -61,7 +62,9 @@ fn prune_keeps_undelivered_and_recent_events_and_presence() {
     assert_eq!(db.presence().unwrap().len(), 1);
     assert!(!db.apply_remote(&parked[0]).unwrap());
     // Numbering goes on where it was.
-    let next = db.record(vec![alert()], now(), Clock::Synced).unwrap();
+    let next = db
+        .record_bodies(vec![alert()], now(), Clock::Synced)
+        .unwrap();
     assert_eq!(next[0].gate_seq, 5);
 }
 

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::domain::contract::{Alert, AlertKind, Clock, Denied, DenyReason, Event, Severity};
+use crate::domain::lane::{Commit, Draft};
 use crate::domain::model::Presence;
 
 use VehicleClass::{Compact, Standard};
@@ -22,7 +23,7 @@ fn seqs(events: &[Event]) -> Vec<u64> {
 }
 
 fn record(db: &mut Db, body: EventBody) -> Event {
-    db.record(vec![body], now(), Clock::Synced)
+    db.record_bodies(vec![body], now(), Clock::Synced)
         .unwrap()
         .remove(0)
 }
@@ -41,7 +42,7 @@ fn record_stamps_the_envelope_and_numbers_across_restarts() {
     let path = dir.path().join("gate.db");
     let mut db = Db::open(&path, ident()).unwrap();
     let first = db
-        .record(vec![alert(), alert()], now(), Clock::Unsynced)
+        .record_bodies(vec![alert(), alert()], now(), Clock::Unsynced)
         .unwrap();
     assert_eq!(seqs(&first), [1, 2]);
     let e = &first[0];
@@ -56,7 +57,9 @@ fn record_stamps_the_envelope_and_numbers_across_restarts() {
     drop(db);
 
     let mut db = Db::open(&path, ident()).unwrap();
-    let later = db.record(vec![alert()], now(), Clock::Synced).unwrap();
+    let later = db
+        .record_bodies(vec![alert()], now(), Clock::Synced)
+        .unwrap();
     assert_eq!(seqs(&later), [3]);
     let all = db.events_range(1, 3).unwrap();
     assert_eq!(seqs(&all), [1, 2, 3]);
@@ -82,7 +85,7 @@ fn the_journal_keeps_the_exact_json() {
 #[test]
 fn the_outbox_is_in_seq_order_until_delivered() {
     let mut db = mem();
-    db.record(vec![alert(), alert(), alert()], now(), Clock::Synced)
+    db.record_bodies(vec![alert(), alert(), alert()], now(), Clock::Synced)
         .unwrap();
     assert_eq!(seqs(&db.outbox(10).unwrap()), [1, 2, 3]);
     assert_eq!(seqs(&db.outbox(2).unwrap()), [1, 2]);
@@ -227,40 +230,64 @@ fn related(e: &Event) -> Option<&str> {
 }
 
 #[test]
-fn alerts_recorded_with_a_decision_name_it() {
+fn events_keep_the_ids_the_lane_minted_and_links_are_stored_as_given() {
     let mut db = mem();
-    let denied = EventBody::Denied(Denied {
-        card: Some("0BADC0DE".into()),
-        reason: DenyReason::UnknownCard,
-        user_id: None,
-        user_name: None,
-    });
     let mut named = alert();
     if let EventBody::Alert(a) = &mut named {
-        a.related_event_id = Some("elsewhere".into());
+        a.related_event_id = Some("01JD3W6Q8R9S5T4V7X2Y0Z1A2B".into());
     }
-    let events = db
-        .record(vec![denied, alert(), named], now(), Clock::Synced)
-        .unwrap();
-    assert_eq!(related(&events[1]), Some(events[0].event_id.as_str()));
-    assert_eq!(
-        related(&events[2]),
-        Some("elsewhere"),
-        "an alert naming an event keeps it"
-    );
-    // Stored as linked, so the outbox publishes the link.
-    assert_eq!(
-        related(&db.outbox(10).unwrap()[1]),
-        Some(events[0].event_id.as_str())
-    );
-
-    // Alone, or after anything but a decision, an alert names nothing.
+    let commit = Commit {
+        events: vec![
+            Draft {
+                event_id: "01JD3W6Q8R9S5T4V7X2Y0Z1A2B".into(),
+                body: EventBody::Denied(Denied {
+                    card: Some("0BADC0DE".into()),
+                    reason: DenyReason::UnknownCard,
+                    user_id: None,
+                    user_name: None,
+                }),
+            },
+            Draft {
+                event_id: "01JD3W6Q8R9S5T4V7X2Y0Z1A2C".into(),
+                body: named,
+            },
+        ],
+        lockdown: None,
+    };
+    let events = db.record(commit, now(), Clock::Synced).unwrap();
+    assert_eq!(events[0].event_id, "01JD3W6Q8R9S5T4V7X2Y0Z1A2B");
+    assert_eq!(events[1].event_id, "01JD3W6Q8R9S5T4V7X2Y0Z1A2C");
+    let stored = db.outbox(10).unwrap();
+    assert_eq!(related(&stored[1]), Some("01JD3W6Q8R9S5T4V7X2Y0Z1A2B"));
+    // No rule of the store's own links events by position.
     let alone = db
-        .record(vec![alert(), alert()], now(), Clock::Synced)
+        .record_bodies(vec![void("x"), alert()], now(), Clock::Synced)
         .unwrap();
-    assert_eq!((related(&alone[0]), related(&alone[1])), (None, None));
-    let after_void = db
-        .record(vec![void("x"), alert()], now(), Clock::Synced)
-        .unwrap();
-    assert_eq!(related(&after_void[1]), None);
+    assert_eq!(related(&alone[1]), None);
+}
+
+#[test]
+fn a_lockdown_is_kept_with_its_alert_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    let mut db = Db::open(&path, ident()).unwrap();
+    assert!(!db.lockdown().unwrap());
+    let set = Commit {
+        events: vec![Draft {
+            event_id: ulid::Ulid::new().to_string(),
+            body: alert(),
+        }],
+        lockdown: Some(true),
+    };
+    db.record(set, now(), Clock::Synced).unwrap();
+    drop(db);
+    let mut db = Db::open(&path, ident()).unwrap();
+    assert!(db.lockdown().unwrap(), "kept across a restart");
+    assert_eq!(db.outbox_depth().unwrap(), 1, "with its alert");
+    let lift = Commit {
+        events: vec![],
+        lockdown: Some(false),
+    };
+    db.record(lift, now(), Clock::Synced).unwrap();
+    assert!(!db.lockdown().unwrap());
 }

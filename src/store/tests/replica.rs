@@ -199,7 +199,7 @@ fn a_snapshot_replaces_the_replica_but_not_presence() {
         vec![up(Record::User(user("u-1"))), up(Record::User(user("u-2")))],
     ))
     .unwrap();
-    db.record(
+    db.record_bodies(
         vec![check_in(passage("v-1", VehicleClass::Standard))],
         now(),
         Clock::Synced,

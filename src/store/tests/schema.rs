@@ -67,7 +67,7 @@ fn an_old_version_upgrades_in_place() {
     assert_eq!(count(&db, "users"), 1);
     // The tables of later versions work.
     let ev = db
-        .record(
+        .record_bodies(
             vec![check_in(passage("v-1", VehicleClass::Standard))],
             now(),
             Clock::Synced,

@@ -48,7 +48,7 @@ fn a_fresh_load_is_reused_and_a_stale_one_counted_again() {
 fn every_write_drops_the_warm_load() {
     let mut db = mem();
     assert_eq!(inside(&db, now()), 0);
-    db.record(
+    db.record_bodies(
         vec![EventBody::CheckIn(passage("v-1", Standard))],
         now(),
         Clock::Synced,
@@ -65,7 +65,7 @@ fn every_write_drops_the_warm_load() {
 fn warming_up_recounts_a_stale_load_in_the_background() {
     let mut db = mem();
     assert_eq!(inside(&db, now()), 0);
-    db.record(
+    db.record_bodies(
         vec![EventBody::CheckIn(passage("v-1", Standard))],
         now(),
         Clock::Synced,

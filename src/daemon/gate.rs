@@ -1,0 +1,264 @@
+//! The gate around the pure lane: carries out the lane's actions and feeds
+//! back what happened, without ever waiting on the disk.
+//!
+//! A store call (a card's facts, a commit, a status read) is sent to the
+//! store thread and joins [`Gate::in_flight`]; the loop goes on taking
+//! sensor edges, timers and control requests, and each answer is fed to the
+//! lane when it arrives. The store thread answers in the order it was asked,
+//! so only the oldest call is ever awaited.
+
+use std::collections::VecDeque;
+
+use parkgate_hal as hal;
+use tokio::sync::oneshot;
+
+use super::clock::Clock;
+use super::status::Status;
+use super::{DaemonError, Hardware};
+use crate::cli::report;
+use crate::config::Config;
+use crate::domain::contract::Event;
+use crate::domain::lane::{Action, Input, Lane};
+use crate::domain::model::{Presence, Timestamp};
+use crate::domain::policy::{self, Context, Facts};
+use crate::domain::time::{ClockWatch, Mono, Now};
+use crate::store::{Store, StoreError};
+
+/// Store calls in flight above this, the loop stops taking cards and
+/// control requests (sensor edges are always taken) until the store catches
+/// up: the queue to the store thread stays bounded.
+pub(super) const MAX_IN_FLIGHT: usize = 64;
+
+/// A store call's answer, to be fed back in order.
+pub(super) enum Answer {
+    /// The facts on a card read at wall time `at`.
+    Facts {
+        card: String,
+        at: Timestamp,
+        facts: Result<Facts, String>,
+    },
+    /// A lane commit: the events as journalled, or why it failed.
+    Committed(Result<Vec<Event>, String>),
+    /// What the status needs from the store.
+    Status(Result<StoreStatus, String>),
+}
+
+/// The store's part of a [`Status`].
+pub(super) struct StoreStatus {
+    outbox_depth: u64,
+    replica_seq: u64,
+    presence: Vec<Presence>,
+}
+
+/// The gate's running state around the pure lane.
+pub(super) struct Gate<R, P, B, F> {
+    pub cfg: Config,
+    pub store: Store,
+    pub hw: Hardware<R, P, B, F>,
+    pub clock: Clock,
+    pub watch: ClockWatch,
+    pub lane: Lane,
+    /// When the lane wants its next tick.
+    pub wake: Option<Mono>,
+    /// Store calls not answered yet, oldest first.
+    pub in_flight: VecDeque<oneshot::Receiver<Answer>>,
+    /// Status requests waiting for the gate to settle (nothing in flight).
+    pub status_wanted: Vec<oneshot::Sender<Result<Status, String>>>,
+    /// Print each committed event (stdout, for `parkgate run`).
+    pub print: bool,
+}
+
+impl<R, P, B, F> Gate<R, P, B, F>
+where
+    R: hal::CardReader,
+    P: hal::Presence,
+    B: hal::Barrier,
+    F: hal::Feedback,
+{
+    /// Reads both clocks; a wall-clock step is fed to the lane first (its
+    /// alert), so every later event is stamped with the clock in doubt.
+    async fn now(&mut self) -> Result<Now, DaemonError> {
+        let now = self.clock.now();
+        if let Some(step) = self.watch.observe(now) {
+            tracing::warn!(by_ms = step.by_ms, "the wall clock stepped");
+            self.step(Input::ClockStepped(step.message()), now).await?;
+        }
+        Ok(now)
+    }
+
+    /// Notices a wall-clock step even when nothing else happens.
+    pub async fn check_clock(&mut self) -> Result<(), DaemonError> {
+        self.now().await.map(|_| ())
+    }
+
+    /// Feeds one input to the lane at the current time.
+    pub async fn feed(&mut self, input: Input) -> Result<(), DaemonError> {
+        let now = self.now().await?;
+        self.step(input, now).await
+    }
+
+    /// Steps the lane and carries out its actions: store calls are sent,
+    /// not awaited; outputs are driven at once.
+    async fn step(&mut self, input: Input, now: Now) -> Result<(), DaemonError> {
+        tracing::debug!(?input, mono = now.mono.as_ms(), wall = %now.wall, "lane input");
+        for action in self.lane.step(input, now.mono) {
+            tracing::debug!(?action, "lane action");
+            match action {
+                Action::Decide(card) => self.ask_facts(card, now.wall)?,
+                Action::Record(commit) => {
+                    let clock = self.watch.clock(now.mono);
+                    let at = now.wall;
+                    self.send(move |db| {
+                        Answer::Committed(db.record(commit, at, clock).map_err(|e| {
+                            tracing::error!(error = %e, "recording events failed");
+                            e.to_string()
+                        }))
+                    })?;
+                }
+                Action::Barrier(cmd) => {
+                    if let Err(e) = self.hw.barrier.command(cmd.into()).await {
+                        tracing::error!(error = %e, ?cmd, "barrier output failed");
+                        let why = format!("the barrier did not take the {cmd:?} command: {e}");
+                        Box::pin(self.step(Input::OutputFailed(why), now)).await?;
+                    }
+                }
+                Action::Show(signal) => {
+                    if let Err(e) = self.hw.feedback.show(&(&signal).into()).await {
+                        tracing::warn!(error = %e, "driver feedback failed");
+                    }
+                }
+                Action::WakeAt(at) => self.wake = Some(at),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a job to the store thread; its answer joins the queue.
+    fn send(
+        &mut self,
+        job: impl FnOnce(&mut crate::store::Db) -> Answer + Send + 'static,
+    ) -> Result<(), DaemonError> {
+        self.in_flight.push_back(self.store.submit(job)?);
+        Ok(())
+    }
+
+    fn ask_facts(&mut self, card: String, at: Timestamp) -> Result<(), DaemonError> {
+        let (lot, early, late) = (
+            self.cfg.gate.lot.clone(),
+            self.cfg.access.early_grace_min,
+            self.cfg.access.late_grace_min,
+        );
+        self.send(move |db| {
+            let facts = db
+                .facts(&card, &lot, at, early, late)
+                .map_err(|e| e.to_string());
+            Answer::Facts { card, at, facts }
+        })
+    }
+
+    /// Waits for the oldest store call's answer (cancel-safe: the call stays
+    /// queued if another branch of the loop wins).
+    pub async fn next_answer(
+        in_flight: &mut VecDeque<oneshot::Receiver<Answer>>,
+    ) -> Result<Answer, DaemonError> {
+        let front = in_flight.front_mut().ok_or(StoreError::Closed)?;
+        let answer = front.await.map_err(|_| StoreError::Closed);
+        in_flight.pop_front();
+        Ok(answer?)
+    }
+
+    /// Feeds a store answer back: a decision, a commit, a status.
+    pub async fn answered(&mut self, answer: Answer) -> Result<(), DaemonError> {
+        match answer {
+            Answer::Facts { card, at, facts } => {
+                let decision = match facts {
+                    Ok(facts) => policy::decide(&facts, &self.context(), at),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading facts failed");
+                        policy::unreadable(&card, &e)
+                    }
+                };
+                self.feed(Input::Decided(decision)).await
+            }
+            Answer::Committed(result) => {
+                if let Ok(events) = &result {
+                    self.printed(events);
+                }
+                self.feed(Input::Committed(result.map(|_| ()))).await
+            }
+            Answer::Status(result) => {
+                let status = result.map(|s| self.status(s));
+                for reply in self.status_wanted.drain(..) {
+                    let _ = reply.send(status.clone());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Once nothing is in flight, reads what the waiting status requests need.
+    pub fn settle_status(&mut self) -> Result<(), DaemonError> {
+        if self.status_wanted.is_empty() || !self.in_flight.is_empty() {
+            return Ok(());
+        }
+        self.send(|db| {
+            let read = || -> Result<StoreStatus, StoreError> {
+                Ok(StoreStatus {
+                    outbox_depth: db.outbox_depth()?,
+                    replica_seq: db.replica_seq()?,
+                    presence: db.presence()?,
+                })
+            };
+            Answer::Status(read().map_err(|e| e.to_string()))
+        })
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            lot: &self.cfg.gate.lot,
+            role: self.cfg.gate.role,
+            anti_passback: self.cfg.access.anti_passback,
+            early_grace_min: self.cfg.access.early_grace_min,
+            late_grace_min: self.cfg.access.late_grace_min,
+            lockdown: self.lane.lockdown(),
+            capacity: &self.cfg.capacity,
+            tariff: &self.cfg.tariff,
+            tz: self.cfg.tz(),
+        }
+    }
+
+    fn printed(&self, events: &[Event]) {
+        if self.print {
+            for e in events {
+                println!("{}", report::event_line(e, self.cfg.tz()));
+            }
+        }
+    }
+
+    fn status(&self, store: StoreStatus) -> Status {
+        let mut occupancy = std::collections::BTreeMap::new();
+        for p in store.presence {
+            *occupancy.entry(p.class).or_default() += 1;
+        }
+        let lane = self.lane.status();
+        let counters = self.lane.counters();
+        let now = self.clock.now();
+        Status {
+            site: self.cfg.gate.site.clone(),
+            lot: self.cfg.gate.lot.clone(),
+            gate: self.cfg.gate.gate.clone(),
+            at: now.wall,
+            clock: self.watch.clock(now.mono),
+            lane: lane.phase,
+            barrier: lane.barrier,
+            lockdown: lane.lockdown,
+            fault: lane.fault,
+            reader_online: lane.reader_online,
+            occupancy,
+            entered: counters.entered.clone(),
+            exited: counters.exited.clone(),
+            outbox_depth: store.outbox_depth,
+            replica_seq: store.replica_seq,
+        }
+    }
+}

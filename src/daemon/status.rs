@@ -1,0 +1,40 @@
+//! What `parkgate status` shows: one typed answer from the daemon, sent over
+//! the control socket as JSON and read back into the same struct by the CLI.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::contract::Clock;
+use crate::domain::lane::{BarrierCommand, Phase};
+use crate::domain::model::{Timestamp, VehicleClass};
+
+/// The running gate at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub site: String,
+    pub lot: String,
+    pub gate: String,
+    /// The wall clock's reading.
+    pub at: Timestamp,
+    /// Whether the wall clock is trusted (see `domain::time::ClockWatch`).
+    pub clock: Clock,
+    /// The lane's phase.
+    pub lane: Phase,
+    /// The last command given to the barrier (or the position it was found in).
+    pub barrier: BarrierCommand,
+    pub lockdown: bool,
+    /// A loop or the barrier switch is in a fault episode.
+    pub fault: bool,
+    /// The card reader answers.
+    pub reader_online: bool,
+    /// Vehicles in the lot per class, as this gate knows them.
+    pub occupancy: BTreeMap<VehicleClass, u64>,
+    /// This gate's own counters (only ever growing; see `lane::Counters`).
+    pub entered: BTreeMap<VehicleClass, u64>,
+    pub exited: BTreeMap<VehicleClass, u64>,
+    /// Events waiting for HQ's broker.
+    pub outbox_depth: u64,
+    /// The last replica change batch applied.
+    pub replica_seq: u64,
+}

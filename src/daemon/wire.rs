@@ -1,0 +1,74 @@
+//! One way to wire a gate from its config: the hardware backend, the control
+//! socket, the store thread, and the daemon loop, all stopped together.
+//! `parkgate run`, the demo and (through the binary) the black-box tests all
+//! start a gate here.
+
+use std::future::Future;
+
+use tokio::sync::mpsc;
+
+use super::{CONTROL_QUEUE, DaemonError, Hardware, Options, control, run};
+use crate::config::{Backend, Config};
+use crate::store::{Db, Store};
+
+/// Runs the gate `cfg` describes on `db` until `shutdown` resolves, then
+/// stops every task it started and joins the store thread, so that when it
+/// returns the database is closed and the sockets are gone.
+///
+pub async fn serve(
+    cfg: Config,
+    db: Db,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let (store, store_thread) = Store::spawn(db);
+    let result = serve_with(cfg, store, options, shutdown).await;
+    // Every handle to the store is gone with `serve_with`: the thread ends
+    // once it has finished its queue.
+    let joined = tokio::task::spawn_blocking(move || store_thread.join()).await;
+    if joined.is_err() || matches!(joined, Ok(Err(_))) {
+        tracing::error!("the store thread panicked");
+    }
+    result
+}
+
+async fn serve_with(
+    cfg: Config,
+    store: Store,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let hw = match cfg.hardware.backend {
+        Backend::Sim => {
+            let parts = parkgate_hal::sim::bind(&cfg.hardware.sim_socket)?;
+            tracing::info!(socket = %cfg.hardware.sim_socket.display(), "simulated hardware");
+            tasks.spawn(async move {
+                if let Err(e) = parts.server.run().await {
+                    tracing::error!(error = %e, "the sim socket stopped");
+                }
+            });
+            Hardware {
+                reader: parts.reader,
+                presence: parts.presence,
+                barrier: parts.barrier,
+                feedback: parts.feedback,
+            }
+        }
+        Backend::Pi => {
+            return Err(DaemonError::Config(
+                "the pi backend is not built yet; use backend = \"sim\"".into(),
+            ));
+        }
+    };
+    let (tx, rx) = mpsc::channel(CONTROL_QUEUE);
+    let listener = control::bind(&cfg.control.socket)?;
+    tasks.spawn(control::serve(listener, tx));
+    let sockets = [cfg.control.socket.clone(), cfg.hardware.sim_socket.clone()];
+    let result = run(cfg, store, hw, options, rx, shutdown).await;
+    tasks.shutdown().await;
+    for path in sockets {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
