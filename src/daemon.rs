@@ -53,12 +53,6 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 /// How often the wall clock is compared with the monotonic one when nothing
 /// else reads them.
 const CLOCK_CHECK_EVERY: Duration = Duration::from_secs(5);
-/// A wall clock that moved this much more or less than the monotonic clock
-/// between two readings was stepped.
-const CLOCK_STEP: Duration = Duration::from_secs(5);
-/// After a step, events are stamped unsynced until the wall clock has kept
-/// pace with the monotonic clock this long.
-const CLOCK_SETTLE: Duration = Duration::from_secs(600);
 /// Room in the control request queue.
 pub const CONTROL_QUEUE: usize = 16;
 
@@ -149,7 +143,11 @@ where
     lane_cfg.lockdown = lockdown;
     let mut lane = Lane::new(lane_cfg, hal_map::sensors(&hw.presence), now.mono);
     lane.seed_counters(Counters { entered, exited });
-    let mut watch = ClockWatch::new(CLOCK_STEP, CLOCK_SETTLE, true);
+    let mut watch = ClockWatch::new(
+        ClockWatch::DEFAULT_THRESHOLD,
+        ClockWatch::DEFAULT_SETTLE,
+        true,
+    );
     watch.observe(now);
     let mut gate = Gate {
         cfg,
@@ -269,16 +267,16 @@ where
             let _ = reply.send(Ok(gate.lane.lockdown()));
         }
         Request::Advance(by, reply) => {
-            let moved = match &gate.clock {
-                Clock::Manual(m) => Ok(m.advance(by).wall),
-                Clock::System { .. } => Err(manual_only.to_string()),
+            let moved = match gate.clock.as_manual() {
+                Some(m) => Ok(m.advance(by).wall),
+                None => Err(manual_only.to_string()),
             };
             let _ = reply.send(moved);
         }
         Request::StepWall(by, reply) => {
-            let moved = match &gate.clock {
-                Clock::Manual(m) => Ok(m.step_wall(by).wall),
-                Clock::System { .. } => Err(manual_only.to_string()),
+            let moved = match gate.clock.as_manual() {
+                Some(m) => Ok(m.step_wall(by).wall),
+                None => Err(manual_only.to_string()),
             };
             // Noticed now, as the next reading anywhere would.
             gate.check_clock().await?;

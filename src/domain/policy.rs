@@ -326,7 +326,9 @@ fn exit(facts: &Facts, ctx: &Context<'_>, now: Timestamp) -> Decision {
         event: EventBody::CheckOut(CheckOut {
             passage,
             check_in_at: Some(inside.since),
-            duration_s: Some((now - inside.since).num_seconds().max(0)),
+            // From the charge, whose stay is never negative: the wall clock
+            // can be stepped back between check-in and check-out.
+            duration_s: Some(charge.duration_s),
             fee: Some(Fee {
                 amount_minor: charge.amount_minor,
                 currency: charge.currency,

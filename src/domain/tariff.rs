@@ -32,8 +32,9 @@
 //!   its overstay hours (capped per day), because grace is there for a
 //!   driver who turns around, not for one who was due out already. With no
 //!   overstay a stay within grace is free and bills 0 days.
-//! * **Clock jumps:** a check-out before its check-in (the wall clock was
-//!   set back) is a zero-length stay: free, no overstay.
+//! * **Clock steps:** a check-out before its check-in (the wall clock was
+//!   stepped back between them, e.g. by NTP after a boot with a wrong clock)
+//!   is a zero-length stay: duration 0, no overstay, free.
 //!
 //! Day starts are found as the earliest instant of the next local midnight.
 //! Where midnight does not exist (zones that switch to summer time at 00:00,
@@ -87,6 +88,9 @@ pub struct Charge {
     /// Local calendar days billed (each capped at the daily cap): the days the
     /// stay touched, or 0 when nothing is billed (monthly plan, or grace without overstay).
     pub days: u32,
+    /// The stay's length in whole seconds (rounded down), as the check-out
+    /// event's `duration_s` reports it; never negative.
+    pub duration_s: i64,
 }
 
 const SEC_NS: i128 = 1_000_000_000;
@@ -104,22 +108,26 @@ pub fn charge(
     reservation_end: Option<Timestamp>,
 ) -> Charge {
     let check_in = check_in.with_timezone(&Utc);
-    // A check-out before the check-in means the clock jumped back: bill a
-    // zero-length stay rather than guess how long the car really stayed.
+    // The one clamp of the stay's length, which the duration, the fee and
+    // the overstay all derive from: the wall clock can be stepped back (NTP
+    // correcting a Pi that booted with a clock in the future), so a check-out
+    // can read earlier than its check-in. Bill a zero-length stay rather than
+    // a negative one or a guess at how long the car really stayed.
     let check_out = check_out.with_timezone(&Utc).max(check_in);
+    let stay_ns = nanos(check_out) - nanos(check_in);
     let overstay_from = reservation_end.map(|end| end.with_timezone(&Utc).max(check_in));
     let overstay_ns = overstay_from
         .map_or(0, |from| nanos(check_out) - nanos(from))
         .max(0);
-    let in_grace =
-        nanos(check_out) - nanos(check_in) <= i128::from(tariff.grace_minutes) * 60 * SEC_NS;
+    let in_grace = stay_ns <= i128::from(tariff.grace_minutes) * 60 * SEC_NS;
 
     let mut charge = Charge {
         amount_minor: 0,
         currency: tariff.currency.clone(),
-        // Fits: chrono's whole range is far below i64::MAX seconds.
+        // Both fit: chrono's whole range is far below i64::MAX seconds.
         overstay_s: ceil_div(overstay_ns, SEC_NS) as i64,
         days: 0,
+        duration_s: (stay_ns / SEC_NS) as i64,
     };
     if plan == PlanKind::Monthly || (in_grace && overstay_ns == 0) {
         return charge;

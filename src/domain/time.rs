@@ -69,6 +69,18 @@ pub struct Now {
     pub wall: Timestamp,
 }
 
+impl std::fmt::Display for Now {
+    /// For logs: "2026-11-22T08:00:00+07:00 (mono 1234 ms)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (mono {} ms)",
+            self.wall.to_rfc3339(),
+            self.mono.as_ms()
+        )
+    }
+}
+
 /// Notices steps of the wall clock by comparing it with the monotonic clock,
 /// and says whether the wall clock is to be believed.
 ///
@@ -481,6 +493,14 @@ mod tests {
         // The next reading is compared with the 10 s one, not the late one.
         assert_eq!(w.observe(at(11 * SEC, 0)), None);
         assert_eq!(w.clock(Mono::from_ms(11 * SEC)), Clock::Synced);
+    }
+
+    #[test]
+    fn now_displays_both_clocks() {
+        assert_eq!(
+            at(1_234, 0).to_string(),
+            "2026-11-22T08:00:01.234+07:00 (mono 1234 ms)"
+        );
     }
 
     #[test]

@@ -467,6 +467,38 @@ fn daily_exit_carries_duration_and_fee() {
 }
 
 #[test]
+fn a_check_out_stepped_back_before_its_check_in_is_a_zero_length_stay() {
+    // Checked in at 09:00 on a reservation that ended at 08:30, then NTP
+    // stepped the wall clock back: the check-out reads 08:00.
+    let mut facts = alice();
+    facts.plan = None;
+    facts.reservations = vec![Reservation {
+        start: t("2026-11-22T07:00:00+07:00"),
+        end: t("2026-11-22T08:30:00+07:00"),
+        ..reservation("2026-11-22T07:00:00+07:00", ReservationStatus::Booked)
+    }];
+    facts.inside = vec![inside(
+        "2026-11-22T09:00:00+07:00",
+        PlanKind::Daily,
+        Some("r-88"),
+    )];
+    // No grace: the fee is what the tariff charges a zero-length stay.
+    let lane = Lane {
+        tariff: Tariff {
+            grace_minutes: 0,
+            ..Tariff::default()
+        },
+        ..Lane::exit()
+    };
+    let (c, _) = check_out(&lane.decide(&facts, now()));
+    assert_eq!(c.check_in_at, Some(t("2026-11-22T09:00:00+07:00")));
+    assert_eq!(c.duration_s, Some(0));
+    let fee = c.fee.as_ref().unwrap();
+    assert_eq!((fee.amount_minor, fee.plan), (0, PlanKind::Daily));
+    assert_eq!(c.overstay_s, 0);
+}
+
+#[test]
 fn monthly_exit_pays_nothing() {
     let mut facts = alice();
     facts.inside = vec![inside("2026-11-22T07:00:00+07:00", PlanKind::Monthly, None)];

@@ -66,6 +66,20 @@ proptest! {
 
         let monthly = charge(&t, tz, PlanKind::Monthly, at(start), at(start + len), end);
         prop_assert_eq!((monthly.amount_minor, monthly.overstay_s), (0, c.overstay_s));
+        prop_assert_eq!(c.duration_s, len);
+    }
+
+    #[test]
+    fn a_check_out_stepped_back_before_check_in_bills_a_zero_length_stay(
+        t in arb_tariff(), (tz, start, back, end) in arb_stay(), plan in proptest::sample::select(vec![PlanKind::Daily, PlanKind::Monthly]),
+    ) {
+        // The wall clock was stepped back `back + 1` seconds (up to 40 days)
+        // between check-in and check-out.
+        let end = end.map(|e| at(start + e));
+        let stepped = charge(&t, tz, plan, at(start), at(start - back - 1), end);
+        prop_assert_eq!(&stepped, &charge(&t, tz, plan, at(start), at(start), end));
+        prop_assert_eq!((stepped.duration_s, stepped.overstay_s), (0, 0));
+        prop_assert!(stepped.amount_minor >= 0);
     }
 
     #[test]

@@ -477,6 +477,9 @@ fn a_monthly_plan_pays_nothing_but_reports_overstay() {
 
 #[test]
 fn a_check_out_before_check_in_is_a_zero_length_stay() {
+    // The wall clock was stepped back three hours between the two. Even
+    // without grace a zero-length stay costs nothing, and the reservation
+    // that ended before the check-in counts no overstay.
     let t = Tariff {
         grace_minutes: 0,
         ..tariff()
@@ -490,6 +493,18 @@ fn a_check_out_before_check_in_is_a_zero_length_stay() {
         Some(ts("2026-05-04T08:00:00+02:00")),
     );
     assert_eq!(summary(&c), (0, 0, 0));
+    assert_eq!(c.duration_s, 0);
+}
+
+#[test]
+fn the_duration_is_the_stay_in_whole_seconds() {
+    let c = daily(
+        Europe::Berlin,
+        "2026-05-04T09:00:00+02:00",
+        "2026-05-04T17:25:01.999+02:00",
+        None,
+    );
+    assert_eq!(c.duration_s, 8 * 3600 + 25 * 60 + 1);
 }
 
 #[test]
