@@ -316,7 +316,7 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
     runtime()?.block_on(async move {
         let hw = match cfg.hardware.backend {
             Backend::Sim => {
-                let parts = hal::sim::bind(&cfg.hardware.sim_socket)?;
+                let parts = hal::sim::bind(&cfg.hardware.sim_socket, cfg.hardware.sim_start)?;
                 tracing::info!(socket = %cfg.hardware.sim_socket.display(), "simulated hardware");
                 tokio::spawn(parts.server.run());
                 Hardware {

@@ -263,6 +263,20 @@ async fn status_availability_and_sim_on_a_running_gate() {
     assert_eq!(state["state"]["signal"]["text"], "Welcome Bob Nguyen");
 }
 
+/// `[hardware.sim_start]` reaches the sim `parkgate run` starts: a lane
+/// found after a restart with the boom up and a car under it.
+#[tokio::test]
+async fn the_sim_starts_as_the_config_says() {
+    let found = [("safety", "\"occupied\""), ("barrier_up", "\"occupied\"")];
+    let gate = Gate::start(&found).await;
+    let state = sim(&gate.config, &["state"]);
+    assert_eq!(
+        state["state"]["sensors"],
+        json!({"arming": "clear", "safety": "occupied", "barrier_up": "occupied"})
+    );
+    assert_eq!(state["state"]["barrier"], "up");
+}
+
 #[test]
 fn status_without_a_daemon_fails() {
     let dir = tempfile::tempdir().unwrap();

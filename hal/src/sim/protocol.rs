@@ -49,8 +49,11 @@ pub enum SimRequest {
     Watch,
 }
 
-/// The three presence inputs, as one value (and one JSON object).
+/// The three presence inputs, as one value (and one JSON object). Also the
+/// state the sim starts in (see [`bind`](super::bind)), so an input left out
+/// when deserialising reads clear: a start state names only what is not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SensorStates {
     /// The arming loop.
     pub arming: SensorState,
@@ -85,7 +88,8 @@ impl SensorStates {
 pub struct SimSnapshot {
     /// Every presence input.
     pub sensors: SensorStates,
-    /// The last barrier command (`down` before any).
+    /// The last barrier command; before any, `up` if the sim started with
+    /// the barrier-up switch occupied, else `down`.
     pub barrier: BarrierCommand,
     /// Whether barrier commands move the barrier-up switch.
     pub barrier_follows: bool,

@@ -55,7 +55,7 @@ pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
     db.apply_batch(&super::replica(&cfg.gate.lot, start()))?;
     let store = Store::spawn(db);
 
-    let parts = sim::bind(&cfg.hardware.sim_socket)?;
+    let parts = sim::bind(&cfg.hardware.sim_socket, cfg.hardware.sim_start)?;
     tokio::spawn(parts.server.run());
     let (control_tx, control_rx) = mpsc::channel(8);
     let listener = control::bind(&cfg.control.socket)?;
