@@ -699,3 +699,68 @@ fn the_documented_lines_are_the_protocol() {
                "signal":{"light":"off","buzzer":"none","text":null}})
     );
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn the_cli_words_are_the_documented_requests() {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        request: SimRequest,
+    }
+    Cli::command().debug_assert();
+    let parse = |args: &[&str]| {
+        Cli::try_parse_from(std::iter::once("sim").chain(args.iter().copied()))
+            .map(|cli| cli.request)
+    };
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["vehicle", "arming", "occupied"],
+            r#"{"cmd":"vehicle","sensor":"arming","state":"occupied"}"#,
+        ),
+        (
+            &["vehicle", "barrier_up", "fault"],
+            r#"{"cmd":"vehicle","sensor":"barrier_up","state":"fault"}"#,
+        ),
+        (
+            &["tap", "04A1B2C3D4E5F6"],
+            r#"{"cmd":"tap","card":"04A1B2C3D4E5F6"}"#,
+        ),
+        (
+            &["tap-auth-failed", "04A1B2C3D4E5F6"],
+            r#"{"cmd":"tap_auth_failed","card":"04A1B2C3D4E5F6"}"#,
+        ),
+        (&["tap-corrupt"], r#"{"cmd":"tap_corrupt"}"#),
+        (
+            &["reader", "offline", "--reason", "no answer on /dev/ttyAMA0"],
+            r#"{"cmd":"reader","online":false,"reason":"no answer on /dev/ttyAMA0"}"#,
+        ),
+        (&["reader", "online"], r#"{"cmd":"reader","online":true}"#),
+        (
+            &["barrier-follows", "false"],
+            r#"{"cmd":"barrier_follows","value":false}"#,
+        ),
+        (&["state"], r#"{"cmd":"state"}"#),
+        (&["watch"], r#"{"cmd":"watch"}"#),
+    ];
+    for (args, line) in cases {
+        let request = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert_eq!(serde_json::to_string(&request).unwrap(), line, "{args:?}");
+    }
+
+    let error = |args: &[&str]| match parse(args) {
+        Ok(request) => panic!("{args:?} parsed as {request:?}"),
+        Err(e) => e.to_string(),
+    };
+    let e = error(&["vehicle", "roof", "clear"]);
+    assert!(e.contains("valid: arming, safety, barrier_up"), "{e}");
+    let e = error(&["vehicle", "arming", "parked"]);
+    assert!(e.contains("valid: clear, occupied, fault"), "{e}");
+    let e = error(&["reader", "true"]);
+    assert!(e.contains("[possible values: online, offline]"), "{e}");
+    error(&["barrier-follows", "stuck"]);
+    error(&["tap"]);
+    error(&["tap_corrupt"]);
+}
