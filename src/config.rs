@@ -19,6 +19,7 @@ mod tests;
 
 use std::path::PathBuf;
 
+use parkgate_hal::sim::SensorStates;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::model::Role;
@@ -194,6 +195,9 @@ pub struct Hardware {
     pub reader_device: String,
     /// GPIO wiring (Pi backend).
     pub pins: Pins,
+    /// `[hardware.sim_start]`: the sim's inputs when it starts, as a lane
+    /// may be found after a restart (sim backend only; default all clear).
+    pub sim_start: SensorStates,
 }
 
 impl Default for Hardware {
@@ -205,6 +209,7 @@ impl Default for Hardware {
             reader: ReaderBus::Uart,
             reader_device: "/dev/ttyAMA0".into(),
             pins: Pins::default(),
+            sim_start: SensorStates::default(),
         }
     }
 }

@@ -107,36 +107,12 @@ enum Command {
     },
 }
 
+// `parkgate sim ...`: every request of the sim protocol, plus `advance`.
 #[derive(Subcommand)]
 enum SimCommand {
-    /// Set a loop or the barrier-up switch: `vehicle arming occupied`.
-    Vehicle {
-        /// arming, safety or barrier_up.
-        sensor: hal::Sensor,
-        /// clear, occupied or fault.
-        state: hal::SensorState,
-    },
-    /// Tap a card (UID in hex): `tap 04A1B2C3D4E5F6`.
-    Tap { card: String },
-    /// Tap a card that fails authentication.
-    TapAuthFailed { card: String },
-    /// A read that comes out garbled.
-    TapCorrupt,
-    /// Take the reader offline or bring it back.
-    Reader {
-        /// online or offline.
-        #[arg(value_parser = ["online", "offline"])]
-        state: String,
-    },
-    /// Whether the barrier-up switch follows the barrier (off: a stuck barrier).
-    BarrierFollows {
-        #[arg(action = clap::ArgAction::Set)]
-        value: bool,
-    },
-    /// The sim's sensors, barrier and last signal.
-    State,
-    /// Print every input and output of the sim as JSON lines until interrupted.
-    Watch,
+    #[command(flatten)]
+    Hw(hal::sim::SimRequest),
+    // Not a sim request: the clock belongs to the daemon (its control socket).
     /// Move a manual-clock daemon's time forward by MS milliseconds.
     Advance { ms: i64 },
     /// Step a manual-clock daemon's wall clock by MS milliseconds (negative:
@@ -400,17 +376,7 @@ fn sim(config: &Path, command: SimCommand) -> Result<ExitCode> {
     let cfg = load(config)?;
     let socket = cfg.hardware.sim_socket.clone();
     let request = match command {
-        SimCommand::Vehicle { sensor, state } => SimRequest::Vehicle { sensor, state },
-        SimCommand::Tap { card } => SimRequest::Tap { card },
-        SimCommand::TapAuthFailed { card } => SimRequest::TapAuthFailed { card },
-        SimCommand::TapCorrupt => SimRequest::TapCorrupt,
-        SimCommand::Reader { state } => SimRequest::Reader {
-            online: state == "online",
-            reason: None,
-        },
-        SimCommand::BarrierFollows { value } => SimRequest::BarrierFollows { value },
-        SimCommand::State => SimRequest::State,
-        SimCommand::Watch => {
+        SimCommand::Hw(SimRequest::Watch) => {
             return runtime()?.block_on(async {
                 let mut watch = SimClient::connect(&socket).await?.watch().await?;
                 while let Some(line) = watch.next_line().await? {
@@ -419,6 +385,7 @@ fn sim(config: &Path, command: SimCommand) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             });
         }
+        SimCommand::Hw(request) => request,
         SimCommand::Advance { ms } => {
             let request = control::ControlRequest::Advance { ms };
             let reply = runtime()?.block_on(control::request(&cfg.control.socket, &request))?;

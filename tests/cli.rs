@@ -263,6 +263,116 @@ async fn status_availability_and_sim_on_a_running_gate() {
     assert_eq!(state["state"]["signal"]["text"], "Welcome Bob Nguyen");
 }
 
+#[tokio::test]
+async fn every_sim_request_is_a_sim_subcommand() {
+    let mut gate = Gate::start(&[]).await;
+    let config = gate.config.clone();
+
+    sim(&config, &["tap-corrupt"]);
+    assert_eq!(
+        gate.expect_signal(Light::Red).await,
+        "Please tap your card again"
+    );
+    sim(&config, &["tap-auth-failed", cards::BOB]);
+    assert_eq!(
+        gate.expect_signal(Light::Red).await,
+        "Card not valid - call security"
+    );
+
+    let offline = ["reader", "offline", "--reason", "no answer on /dev/ttyAMA0"];
+    assert_eq!(sim(&config, &offline), json!({"ok": true, "changed": true}));
+    let out = gate.cli(&["sim", "tap", cards::BOB]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the reader is offline"),
+        "{out:?}"
+    );
+    assert_eq!(
+        sim(&config, &["reader", "online"]),
+        json!({"ok": true, "changed": true})
+    );
+    gate.settle().await;
+    let offline: Vec<Value> = gate
+        .alerts("reader_offline")
+        .into_iter()
+        .map(|a| a["message"].clone())
+        .collect();
+    assert_eq!(
+        offline,
+        [json!(
+            "The card reader went offline: no answer on /dev/ttyAMA0."
+        )]
+    );
+    assert_eq!(gate.alerts("reader_online").len(), 1);
+
+    assert_eq!(
+        sim(&config, &["barrier-follows", "false"]),
+        json!({"ok": true})
+    );
+    let state = sim(&config, &["state"]);
+    assert_eq!(state["state"]["barrier_follows"], false);
+    assert_eq!(state["state"]["reader_online"], true);
+}
+
+#[test]
+fn sim_arguments_are_checked_before_anything_is_sent() {
+    let help = stdout(&cli(&["sim", "--help"]));
+    for sub in [
+        "vehicle",
+        "tap",
+        "tap-auth-failed",
+        "tap-corrupt",
+        "reader",
+        "barrier-follows",
+        "state",
+        "watch",
+        "advance",
+    ] {
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{sub} "))),
+            "{sub} missing from\n{help}"
+        );
+    }
+    // No config is read (there is none at the default path): a usage error
+    // comes from the arguments alone, with clap's exit code.
+    for (args, says) in [
+        (
+            &["sim", "reader", "sideways"][..],
+            "[possible values: online, offline]",
+        ),
+        (
+            &["sim", "vehicle", "roof", "clear"],
+            "valid: arming, safety, barrier_up",
+        ),
+        (
+            &["sim", "vehicle", "arming", "parked"],
+            "valid: clear, occupied, fault",
+        ),
+        (&["sim", "barrier-follows", "stuck"], "stuck"),
+        (&["sim", "tap"], "<CARD>"),
+    ] {
+        let out = cli(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+/// `[hardware.sim_start]` reaches the sim `parkgate run` starts: a lane
+/// found after a restart with the boom up and a car under it.
+#[tokio::test]
+async fn the_sim_starts_as_the_config_says() {
+    let found = [("safety", "\"occupied\""), ("barrier_up", "\"occupied\"")];
+    let gate = Gate::start(&found).await;
+    let state = sim(&gate.config, &["state"]);
+    assert_eq!(
+        state["state"]["sensors"],
+        json!({"arming": "clear", "safety": "occupied", "barrier_up": "occupied"})
+    );
+    assert_eq!(state["state"]["barrier"], "up");
+}
+
 #[test]
 fn status_without_a_daemon_fails() {
     let dir = tempfile::tempdir().unwrap();

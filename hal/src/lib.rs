@@ -19,6 +19,9 @@
 //! Backends: [`sim`] (feature `sim`, default) is driven over a Unix socket so a
 //! test or a technician can play a whole arrival from a shell. The Pi (rppal
 //! GPIO) and PN532 backends come later behind features `pi` and `pn532`.
+//! Feature `cli` (implies `sim`) derives `clap::Subcommand` on
+//! `sim::SimRequest`, so a command line drives the sim with the protocol's
+//! own requests.
 //!
 //! What a reading *means* (a fault on a loop counts as a vehicle present, a
 //! barrier-up switch that never closes is a `barrier_fault`) is the lane's

@@ -7,6 +7,13 @@
 //! world: put vehicles on loops, tap cards, take the reader offline, and watch
 //! what the gate does with the barrier and the lights.
 //!
+//! The sim starts with its inputs in the [`SensorStates`] given to [`bind`]
+//! (all clear by default), as a real lane may be found after a restart: a car
+//! on a loop, the boom up. Those states are what [`Presence::current`] and the
+//! `state` request report before any event, and no event is sent for them.
+//! If the barrier-up switch starts occupied the boom is up, so the sim
+//! remembers `up` as the last barrier command.
+//!
 //! # Protocol
 //!
 //! JSON lines: one JSON object per `\n`-terminated line, UTF-8. Every request
@@ -49,7 +56,8 @@
 //!     Reply {"ok":true,"state":{"sensors":{"arming":"clear","safety":"clear",
 //!     "barrier_up":"clear"},"barrier":"down","barrier_follows":true,
 //!     "reader_online":true,"signal":{"light":"off","buzzer":"none","text":null}}}
-//!     barrier is the last command given ("down" before any).
+//!     barrier is the last command given; before any, "up" if the sim
+//!     started with barrier_up occupied, else "down".
 //! {"cmd":"watch"}
 //!     Reply {"ok":true}; from then on this connection also receives one line
 //!     per thing that happens (below), interleaved with replies to any later
@@ -126,21 +134,28 @@ pub struct SimParts {
     pub server: SimServer,
 }
 
-/// Binds the control socket at `path` and builds the simulated lane.
+/// Binds the control socket at `path` and builds the simulated lane, its
+/// inputs starting in the states `start` (see the module doc).
 ///
 /// A stale socket file left by a crashed run is replaced; a socket someone
 /// still listens on, or a file that is not a socket, is an error. Must be
 /// called inside a tokio runtime. Nothing is served until
 /// [`SimServer::run`] is polled.
-pub fn bind(path: impl AsRef<Path>) -> Result<SimParts, HalError> {
+pub fn bind(path: impl AsRef<Path>, start: SensorStates) -> Result<SimParts, HalError> {
     let path = path.as_ref();
     let (reader_tx, reader_rx) = mpsc::unbounded_channel();
     let (sensor_tx, sensor_rx) = mpsc::unbounded_channel();
     let (watch_tx, _) = broadcast::channel(WATCH_BACKLOG);
+    // A boom found up was raised by some command; remembering `down` would
+    // contradict the switch in every `state` reply until the next command.
+    let barrier = match start.barrier_up {
+        SensorState::Occupied => BarrierCommand::Up,
+        SensorState::Clear | SensorState::Fault => BarrierCommand::Down,
+    };
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            sensors: SensorStates::default(),
-            barrier: BarrierCommand::Down,
+            sensors: start,
+            barrier,
             barrier_follows: true,
             reader_online: true,
             signal: Signal::default(),

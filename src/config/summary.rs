@@ -4,6 +4,8 @@
 use crate::domain::money::money;
 use std::fmt::Write as _;
 
+use parkgate_hal::{Sensor, SensorState};
+
 use super::{Backend, Config, ReaderBus};
 use crate::domain::model::{AntiPassback, Role, VehicleClass};
 
@@ -113,11 +115,24 @@ pub fn summary(cfg: &Config) -> String {
     });
     let h = &cfg.hardware;
     line(match h.backend {
-        Backend::Sim => format!(
-            "Hardware: simulated, driven over {}{}",
-            h.sim_socket.display(),
-            if h.demo_data { ", demo data" } else { "" }
-        ),
+        Backend::Sim => {
+            let mut text = format!(
+                "Hardware: simulated, driven over {}{}",
+                h.sim_socket.display(),
+                if h.demo_data { ", demo data" } else { "" }
+            );
+            // The default (all clear) goes without saying; anything else
+            // changes what the lane does first.
+            let found: Vec<String> = Sensor::ALL
+                .into_iter()
+                .filter(|&s| h.sim_start.get(s) != SensorState::Clear)
+                .map(|s| format!("{s} {}", h.sim_start.get(s)))
+                .collect();
+            if !found.is_empty() {
+                let _ = write!(text, ";\n  starts with {}", found.join(", "));
+            }
+            text
+        }
         Backend::Pi => {
             let p = &h.pins;
             let opt = |pin: Option<u8>| pin.map_or("none".to_string(), |p| p.to_string());

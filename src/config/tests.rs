@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+use parkgate_hal::SensorState;
+use parkgate_hal::sim::SensorStates;
+
 use super::load::schema;
 use super::*;
 use crate::domain::model::{AntiPassback, Role, VehicleClass};
@@ -104,6 +107,11 @@ fn example_documents_every_key() {
     let mut all = Vec::new();
     leaves(&schema(), "", &mut all);
     assert!(all.len() > 40, "schema too small: {all:?}");
+    // An optional table is only checked if the schema holds its keys.
+    for key in ["arming", "safety", "barrier_up"] {
+        let path = format!("hardware.sim_start.{key}");
+        assert!(all.contains(&path), "the schema lacks `{path}`");
+    }
     for path in all {
         // ada/ev are maps keyed by class; the example shows one class.
         if path.starts_with("capacity.ada.") || path.starts_with("capacity.ev.") {
@@ -140,6 +148,7 @@ fn demo_is_valid_and_simulated() {
     assert_eq!(cfg.hardware.backend, Backend::Sim);
     assert_eq!(cfg.hardware.sim_socket, PathBuf::from("demo/sim.sock"));
     assert!(cfg.hardware.demo_data);
+    assert_eq!(cfg.hardware.sim_start, SensorStates::default());
     assert_eq!(cfg.control.socket, PathBuf::from("demo/control.sock"));
     assert!(!cfg.mqtt.enabled);
     assert_eq!(cfg.tariff.currency, "VND");
@@ -384,6 +393,53 @@ fn timings_and_retention_must_be_positive() {
     assert_eq!(
         one("[mqtt]\nenabled = true\nhost = \"\"\n", "host is empty"),
         (11, 1)
+    );
+}
+
+#[test]
+fn the_sim_start_state_is_read_and_checked_at_its_keys() {
+    let start = "[hardware.sim_start]\nsafety = \"occupied\"\nbarrier_up = \"occupied\"\n";
+    let cfg = parse(&format!("{BASE}{start}")).unwrap_or_else(|ds| panic!("{ds:#?}"));
+    let found = SensorStates {
+        arming: SensorState::Clear,
+        safety: SensorState::Occupied,
+        barrier_up: SensorState::Occupied,
+    };
+    assert_eq!(cfg.hardware.sim_start, found);
+    assert!(
+        summary(&cfg).contains("starts with safety occupied, barrier_up occupied"),
+        "{}",
+        summary(&cfg)
+    );
+    let plain = parse(BASE).unwrap();
+    assert_eq!(plain.hardware.sim_start, SensorStates::default());
+    assert!(!summary(&plain).contains("starts with"));
+
+    assert_eq!(
+        one(
+            "[hardware.sim_start]\nsaftey = \"occupied\"\n",
+            "unknown key `saftey` in [hardware.sim_start]; did you mean `safety`?"
+        ),
+        (10, 1)
+    );
+    assert_eq!(
+        one("[hardware.sim_start]\narming = \"parked\"\n", "`parked`"),
+        (10, 10)
+    );
+    // Only the sim can start somewhere; clear is what any backend starts from.
+    let pi = "[hardware]\nbackend = \"pi\"\n";
+    assert_eq!(
+        one(
+            &format!("{pi}[hardware.sim_start]\narming = \"clear\"\nsafety = \"fault\"\n"),
+            "sim_start.safety = \"fault\" needs backend = \"sim\""
+        ),
+        (13, 1)
+    );
+    assert!(
+        problems(&format!(
+            "{pi}[hardware.sim_start]\nbarrier_up = \"clear\"\n"
+        ))
+        .is_empty()
     );
 }
 

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use parkgate_hal::{Sensor, SensorState};
+
 use super::locate::Locator;
 use super::{Config, Diagnostic};
 use crate::domain::model::VehicleClass;
@@ -21,6 +23,7 @@ pub(super) fn check(cfg: &Config, loc: &Locator) -> Vec<Diagnostic> {
     capacity(cfg, &mut bad);
     numbers(cfg, &mut bad);
     pins(cfg, loc, &mut bad);
+    sim_start(cfg, &mut bad);
     out
 }
 
@@ -249,6 +252,26 @@ fn pins(cfg: &Config, loc: &Locator, bad: &mut Report) {
                 &["hardware", "pins", blamed],
                 format!(
                     "pin {pin} is used by both `{other}` and `{blamed}`; give each its own pin"
+                ),
+            );
+        }
+    }
+}
+
+/// A start state only the sim can take: on a Pi the inputs are what they are.
+/// Clear is allowed everywhere, so a file can be moved to a Pi as is.
+fn sim_start(cfg: &Config, bad: &mut Report) {
+    if cfg.hardware.backend == super::Backend::Sim {
+        return;
+    }
+    for sensor in Sensor::ALL {
+        let state = cfg.hardware.sim_start.get(sensor);
+        if state != SensorState::Clear {
+            bad(
+                &["hardware", "sim_start", sensor.name()],
+                format!(
+                    "sim_start.{sensor} = \"{state}\" needs backend = \"sim\": a real gate \
+                     reads its inputs; remove it or make it \"clear\""
                 ),
             );
         }

@@ -41,7 +41,7 @@ async fn serve_with(
     let mut tasks = tokio::task::JoinSet::new();
     let hw = match cfg.hardware.backend {
         Backend::Sim => {
-            let parts = parkgate_hal::sim::bind(&cfg.hardware.sim_socket)?;
+            let parts = parkgate_hal::sim::bind(&cfg.hardware.sim_socket, cfg.hardware.sim_start)?;
             tracing::info!(socket = %cfg.hardware.sim_socket.display(), "simulated hardware");
             tasks.spawn(async move {
                 if let Err(e) = parts.server.run().await {

@@ -6,51 +6,77 @@ use crate::{BarrierCommand, Sensor, SensorEvent, SensorState, Signal};
 
 /// A request line, tagged by `cmd`. Build these in a CLI or a test and send
 /// them with [`SimClient::request`](super::SimClient::request).
+///
+/// With feature `cli` this is also a `clap::Subcommand`, so a CLI offers
+/// exactly the requests the sim understands: each variant is a subcommand
+/// named in kebab-case (`tap-auth-failed`), its fields are positional
+/// arguments (`reason` is `--reason`), and the doc comments below are the
+/// help text, which is why they name the words a shell user types.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Subcommand))]
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum SimRequest {
-    /// Set a presence input (a vehicle on a loop, or the barrier-up switch).
+    /// Set a loop or the barrier-up switch: `vehicle arming occupied`.
     #[serde(alias = "sensor")]
     Vehicle {
-        /// Which input.
+        /// arming, safety or barrier_up.
         sensor: Sensor,
-        /// Its new state.
+        /// clear, occupied or fault (barrier_up occupied: the boom is up).
         state: SensorState,
     },
-    /// A card read cleanly. The UID stays text so the server, not the
-    /// client, judges it and every client gets the same error reply.
+    /// Tap a card that reads cleanly: `tap 04A1B2C3D4E5F6`.
     Tap {
-        /// The UID in hex.
+        // Text, not a Credential: the server judges it, so every client gets
+        // the same error reply for a bad UID.
+        /// The card's UID in hex (4, 7 or 10 bytes).
         card: String,
     },
-    /// A card that gave this UID but failed authentication.
+    /// Tap a card that gives this UID but fails authentication (a clone).
     TapAuthFailed {
-        /// The UID in hex.
+        /// The card's UID in hex (4, 7 or 10 bytes).
         card: String,
     },
-    /// A read that did not come out clean.
+    /// Present something that does not read cleanly (a garbled read).
     TapCorrupt,
-    /// Take the reader offline or bring it back.
+    /// Take the reader offline or bring it back: `reader offline`.
     Reader {
-        /// `false` for offline.
+        /// online or offline (`true` or `false` on the socket).
+        #[cfg_attr(
+            feature = "cli",
+            arg(value_name = "STATE", action = clap::ArgAction::Set, value_parser = online_or_offline())
+        )]
         online: bool,
-        /// Why, as the reader would report it; a default is used if absent.
+        /// Why it is offline, as the reader would report it; a default is
+        /// used if absent.
+        #[cfg_attr(feature = "cli", arg(long))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
-    /// Whether barrier commands move the barrier-up switch (default `true`).
+    /// Whether the barrier-up switch follows barrier commands (false: a stuck boom).
     BarrierFollows {
-        /// `false` simulates a stuck boom.
+        /// true (the default) or false.
+        #[cfg_attr(feature = "cli", arg(action = clap::ArgAction::Set))]
         value: bool,
     },
-    /// Ask for a [`SimSnapshot`].
+    /// The sim's sensors, barrier, reader and last signal (a snapshot).
     State,
-    /// Turn this connection into a watcher of [`WatchLine`]s.
+    /// Watch every input and output of the sim from now on, one JSON line each.
     Watch,
 }
 
-/// The three presence inputs, as one value (and one JSON object).
+/// The CLI's words for [`SimRequest::Reader`]'s `online`, which reads
+/// better on a command line than `true`/`false`.
+#[cfg(feature = "cli")]
+fn online_or_offline() -> impl clap::builder::TypedValueParser<Value = bool> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["online", "offline"]).map(|word| word == "online")
+}
+
+/// The three presence inputs, as one value (and one JSON object). Also the
+/// state the sim starts in (see [`bind`](super::bind)), so an input left out
+/// when deserialising reads clear: a start state names only what is not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SensorStates {
     /// The arming loop.
     pub arming: SensorState,
@@ -85,7 +111,8 @@ impl SensorStates {
 pub struct SimSnapshot {
     /// Every presence input.
     pub sensors: SensorStates,
-    /// The last barrier command (`down` before any).
+    /// The last barrier command; before any, `up` if the sim started with
+    /// the barrier-up switch occupied, else `down`.
     pub barrier: BarrierCommand,
     /// Whether barrier commands move the barrier-up switch.
     pub barrier_follows: bool,

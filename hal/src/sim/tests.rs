@@ -22,9 +22,14 @@ struct Lane {
 }
 
 fn start() -> Lane {
+    start_with(SensorStates::default())
+}
+
+/// A running sim whose inputs start in `sensors`.
+fn start_with(sensors: SensorStates) -> Lane {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sim.sock");
-    let parts = bind(&path).unwrap();
+    let parts = bind(&path, sensors).unwrap();
     assert_eq!(parts.server.path(), path);
     tokio::spawn(parts.server.run());
     Lane {
@@ -149,6 +154,106 @@ async fn a_vehicle_reaches_presence_and_current_reflects_it() {
         SensorEvent {
             sensor: Sensor::Safety,
             state: SensorState::Fault
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_start_state_is_current_and_in_the_state_reply_but_sends_no_events() {
+    let found = SensorStates {
+        arming: SensorState::Fault,
+        safety: SensorState::Occupied,
+        barrier_up: SensorState::Occupied,
+    };
+    let mut lane = start_with(found);
+    for sensor in Sensor::ALL {
+        assert_eq!(lane.presence.current(sensor), found.get(sensor), "{sensor}");
+    }
+    let mut sim = lane.client().await;
+    let reply = sim.request(&SimRequest::State).await.unwrap();
+    assert_eq!(
+        reply["state"]["sensors"],
+        json!({"arming": "fault", "safety": "occupied", "barrier_up": "occupied"})
+    );
+    // The boom is up, so the last command the sim remembers is up.
+    assert_eq!(reply["state"]["barrier"], "up");
+
+    // The first event is the first change: the start state queued none.
+    sim.request(&vehicle(Sensor::Safety, SensorState::Clear))
+        .await
+        .unwrap();
+    assert_eq!(
+        lane.presence.next_event().await.unwrap(),
+        SensorEvent {
+            sensor: Sensor::Safety,
+            state: SensorState::Clear
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_boom_that_starts_up_stays_up_until_commanded_down() {
+    let mut lane = start_with(SensorStates {
+        barrier_up: SensorState::Occupied,
+        ..SensorStates::default()
+    });
+    let mut watch = lane.client().await.watch().await.unwrap();
+    // Raising a boom that is already up moves nothing; lowering it does.
+    lane.barrier.command(BarrierCommand::Up).await.unwrap();
+    lane.barrier.command(BarrierCommand::Down).await.unwrap();
+    let dropped = SensorEvent {
+        sensor: Sensor::BarrierUp,
+        state: SensorState::Clear,
+    };
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(watch.next().await.unwrap().unwrap());
+    }
+    assert_eq!(
+        seen,
+        vec![
+            WatchLine::Out(SimOutput::Barrier {
+                cmd: BarrierCommand::Up
+            }),
+            WatchLine::Out(SimOutput::Barrier {
+                cmd: BarrierCommand::Down
+            }),
+            WatchLine::In(SimInput::Sensor(dropped)),
+        ]
+    );
+    assert_eq!(lane.presence.next_event().await.unwrap(), dropped);
+    let state = lane.client().await.state().await.unwrap();
+    assert_eq!(state.barrier, BarrierCommand::Down);
+    assert_eq!(state.sensors.barrier_up, SensorState::Clear);
+}
+
+#[tokio::test]
+async fn a_faulted_switch_at_start_is_not_a_boom_that_is_up() {
+    let mut lane = start_with(SensorStates {
+        barrier_up: SensorState::Fault,
+        ..SensorStates::default()
+    });
+    let state = lane.client().await.state().await.unwrap();
+    assert_eq!(state.barrier, BarrierCommand::Down);
+    assert_eq!(state.sensors.barrier_up, SensorState::Fault);
+    lane.barrier.command(BarrierCommand::Up).await.unwrap();
+    assert_eq!(
+        lane.presence.next_event().await.unwrap(),
+        SensorEvent {
+            sensor: Sensor::BarrierUp,
+            state: SensorState::Occupied
+        }
+    );
+}
+
+#[test]
+fn a_start_state_names_only_the_inputs_that_are_not_clear() {
+    let start: SensorStates = serde_json::from_str(r#"{"safety":"occupied"}"#).unwrap();
+    assert_eq!(
+        start,
+        SensorStates {
+            safety: SensorState::Occupied,
+            ..SensorStates::default()
         }
     );
 }
@@ -471,14 +576,17 @@ async fn a_tap_with_no_one_reading_is_refused() {
 #[tokio::test]
 async fn bind_replaces_a_stale_socket_but_not_a_live_one_or_a_file() {
     let lane = start();
-    let err = bind(&lane.path).err().unwrap().to_string();
+    let err = bind(&lane.path, SensorStates::default())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("another sim is listening"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
     let stale = dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
     assert!(stale.exists(), "a dropped std listener leaves its file");
-    let parts = bind(&stale).unwrap();
+    let parts = bind(&stale, SensorStates::default()).unwrap();
     tokio::spawn(parts.server.run());
     assert!(
         SimClient::connect(&stale)
@@ -491,7 +599,10 @@ async fn bind_replaces_a_stale_socket_but_not_a_live_one_or_a_file() {
 
     let file = dir.path().join("plain");
     std::fs::write(&file, "x").unwrap();
-    let err = bind(&file).err().unwrap().to_string();
+    let err = bind(&file, SensorStates::default())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("is not a socket"), "{err}");
 }
 
@@ -587,4 +698,69 @@ fn the_documented_lines_are_the_protocol() {
                "barrier":"down","barrier_follows":true,"reader_online":true,
                "signal":{"light":"off","buzzer":"none","text":null}})
     );
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn the_cli_words_are_the_documented_requests() {
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        request: SimRequest,
+    }
+    Cli::command().debug_assert();
+    let parse = |args: &[&str]| {
+        Cli::try_parse_from(std::iter::once("sim").chain(args.iter().copied()))
+            .map(|cli| cli.request)
+    };
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["vehicle", "arming", "occupied"],
+            r#"{"cmd":"vehicle","sensor":"arming","state":"occupied"}"#,
+        ),
+        (
+            &["vehicle", "barrier_up", "fault"],
+            r#"{"cmd":"vehicle","sensor":"barrier_up","state":"fault"}"#,
+        ),
+        (
+            &["tap", "04A1B2C3D4E5F6"],
+            r#"{"cmd":"tap","card":"04A1B2C3D4E5F6"}"#,
+        ),
+        (
+            &["tap-auth-failed", "04A1B2C3D4E5F6"],
+            r#"{"cmd":"tap_auth_failed","card":"04A1B2C3D4E5F6"}"#,
+        ),
+        (&["tap-corrupt"], r#"{"cmd":"tap_corrupt"}"#),
+        (
+            &["reader", "offline", "--reason", "no answer on /dev/ttyAMA0"],
+            r#"{"cmd":"reader","online":false,"reason":"no answer on /dev/ttyAMA0"}"#,
+        ),
+        (&["reader", "online"], r#"{"cmd":"reader","online":true}"#),
+        (
+            &["barrier-follows", "false"],
+            r#"{"cmd":"barrier_follows","value":false}"#,
+        ),
+        (&["state"], r#"{"cmd":"state"}"#),
+        (&["watch"], r#"{"cmd":"watch"}"#),
+    ];
+    for (args, line) in cases {
+        let request = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert_eq!(serde_json::to_string(&request).unwrap(), line, "{args:?}");
+    }
+
+    let error = |args: &[&str]| match parse(args) {
+        Ok(request) => panic!("{args:?} parsed as {request:?}"),
+        Err(e) => e.to_string(),
+    };
+    let e = error(&["vehicle", "roof", "clear"]);
+    assert!(e.contains("valid: arming, safety, barrier_up"), "{e}");
+    let e = error(&["vehicle", "arming", "parked"]);
+    assert!(e.contains("valid: clear, occupied, fault"), "{e}");
+    let e = error(&["reader", "true"]);
+    assert!(e.contains("[possible values: online, offline]"), "{e}");
+    error(&["barrier-follows", "stuck"]);
+    error(&["tap"]);
+    error(&["tap_corrupt"]);
 }
