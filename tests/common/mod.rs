@@ -27,6 +27,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 pub use parkgate::cli::demo::cards;
+pub use parkgate::domain::lane::IDLE_TEXT;
 
 /// Where every test's manual clock starts (Alice's reservation starts here).
 pub const START: &str = "2026-11-23T07:58:00+07:00";
@@ -305,8 +306,20 @@ impl Gate {
             .expect("sim state")
     }
 
-    /// The next thing the gate did to the barrier or the lights.
+    /// The next thing the gate did to the barrier or the lights, passing
+    /// over the lamps going back to idle (see [`Gate::next_raw`]).
     pub async fn next_out(&mut self) -> SimOutput {
+        loop {
+            match self.next_raw().await {
+                SimOutput::Signal(s) if s.text.as_deref() == Some(IDLE_TEXT) => continue,
+                out => return out,
+            }
+        }
+    }
+
+    /// The next thing the gate did to the barrier or the lights, idle lamps
+    /// included.
+    pub async fn next_raw(&mut self) -> SimOutput {
         loop {
             let line = tokio::time::timeout(WAIT, self.watch.next())
                 .await

@@ -20,6 +20,7 @@ use crate::daemon;
 use crate::daemon::clock::{Clock, ManualClock};
 use crate::daemon::control;
 use crate::domain::contract::Event;
+use crate::domain::lane::IDLE_TEXT;
 use crate::domain::model::Timestamp;
 use crate::store::{Db, Ident};
 
@@ -155,8 +156,12 @@ impl Driver {
         self.sim
             .request(&SimRequest::Tap { card: card.into() })
             .await?;
+        // The lane's answer, not the idle lamps it may have gone back to
+        // while time passed before the tap.
         let signal = loop {
-            if let SimOutput::Signal(s) = self.next_output().await? {
+            if let SimOutput::Signal(s) = self.next_output().await?
+                && s.text.as_deref() != Some(IDLE_TEXT)
+            {
                 break s;
             }
         };
