@@ -100,6 +100,13 @@ fn leaves(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
 }
 
 #[test]
+fn the_idle_light_is_dark_or_red() {
+    let cfg = parse(&format!("{BASE}[lane]\nidle_light = \"dark\"\n")).unwrap();
+    assert_eq!(cfg.lane.idle_light, crate::domain::lane::IdleLight::Dark);
+    assert!(!problems("[lane]\nidle_light = \"blue\"\n").is_empty());
+}
+
+#[test]
 fn example_documents_every_key() {
     let doc: toml::Table = toml::from_str(EXAMPLE).unwrap();
     let mut in_example = Vec::new();
@@ -377,6 +384,10 @@ fn timings_and_retention_must_be_positive() {
             "pass_timeout_s must be more than 0"
         ),
         (11, 1)
+    );
+    assert_eq!(
+        one("[lane]\nsignal_s = 0\n", "signal_s must be more than 0"),
+        (10, 1)
     );
     assert_eq!(one("[store]\nretention_days = 0\n", "at least 1"), (10, 1));
     assert_eq!(

@@ -127,6 +127,11 @@ fn numbers(cfg: &Config, bad: &mut Report) {
             l.loop_fault_s,
             "every vehicle would raise loop_fault",
         ),
+        (
+            "signal_s",
+            l.signal_s,
+            "no driver would see a green or a red",
+        ),
     ] {
         if value == 0 {
             bad(&["lane", key], format!("{key} must be more than 0 ({why})"));

@@ -43,6 +43,8 @@
 //!   at start-up is nobody's passage and raises no alert when it leaves.
 
 mod alerts;
+#[cfg(test)]
+mod field_tests;
 mod flow;
 mod guard;
 #[cfg(test)]

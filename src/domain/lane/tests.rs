@@ -153,8 +153,15 @@ pub(super) fn shows(actions: &[Action]) -> Vec<Signal> {
         .collect()
 }
 
+/// A lane started as the daemon starts one: a first tick (idle lamps) at 0.
 pub(super) fn new_lane(role: Role) -> Lane {
-    Lane::new(config(role), Sensors::default(), at(0))
+    started(config(role), Sensors::default())
+}
+
+pub(super) fn started(cfg: LaneConfig, sensors: Sensors) -> Lane {
+    let mut lane = Lane::new(cfg, sensors, at(0));
+    lane.step(Input::Tick, at(0));
+    lane
 }
 
 pub(super) fn sensor(lane: &mut Lane, sensor: Sensor, state: SensorState, ms: i64) -> Vec<Action> {
@@ -244,13 +251,15 @@ fn policy_alerts_are_recorded_in_the_passages_transaction() {
         Input::Decided(admit(Direction::In, "04A1", None, vec![alert])),
         at(0),
     );
-    let recs = records(&actions);
+    let drafts = drafts(&actions);
     assert!(
-        matches!(&recs[..], [one] if matches!(&one[..],
-            [EventBody::CheckIn(_), EventBody::Alert(a)]
-                if a.alert == AlertKind::AntiPassback && a.related_event_id.is_none())),
-        "check_in and its alert in one transaction (the store links them): {recs:?}"
+        matches!(&drafts[..], [check_in, alert]
+            if matches!(&check_in.body, EventBody::CheckIn(_))
+                && matches!(&alert.body, EventBody::Alert(a) if a.alert == AlertKind::AntiPassback
+                    && a.related_event_id.as_deref() == Some(check_in.event_id.as_str()))),
+        "check_in and its alert, naming it, in one transaction: {drafts:?}"
     );
+    assert_eq!(records(&actions).len(), 1, "one transaction");
 
     let actions = lane.step(ok(), at(10));
     assert!(records(&actions).is_empty(), "nothing left to record");
@@ -379,13 +388,17 @@ fn the_same_card_again_within_the_window_is_one_tap() {
 }
 
 #[test]
-fn a_card_without_a_vehicle_is_denied_no_vehicle_present() {
+fn a_card_without_a_vehicle_is_denied_no_vehicle_present_naming_its_user() {
     let mut lane = new_lane(Role::Entry);
     let actions = lane.step(Input::Card("04A1".into()), at(1000));
-    assert!(
-        !actions.iter().any(|a| matches!(a, Action::Decide(_))),
-        "the policy is not asked"
+    assert_eq!(
+        actions,
+        vec![Action::Decide("04A1".into())],
+        "the policy is asked who it is"
     );
+    let decision = admit(Direction::In, "04A1", Some(VehicleClass::Standard), vec![]);
+    let actions = lane.step(Input::Decided(decision), at(1010));
+    assert!(barrier(&actions).is_empty(), "nobody to let in");
     assert_eq!(
         shows(&actions),
         vec![Signal {
@@ -396,10 +409,12 @@ fn a_card_without_a_vehicle_is_denied_no_vehicle_present() {
     );
     let recs = records(&actions);
     assert!(
-        matches!(&recs[..], [ev] if matches!(&ev[..], [EventBody::Denied(d)] if d.reason == DenyReason::NoVehiclePresent && d.card.as_deref() == Some("04A1"))),
+        matches!(&recs[..], [ev] if matches!(&ev[..], [EventBody::Denied(d)]
+            if d.reason == DenyReason::NoVehiclePresent && d.card.as_deref() == Some("04A1")
+                && d.user_id.as_deref() == Some("u-17") && d.user_name.as_deref() == Some("Alice Tran"))),
         "{recs:?}"
     );
-    lane.step(ok(), at(1010));
+    lane.step(ok(), at(1020));
     assert!(
         lane.step(Input::Card("04A1".into()), at(1500)).is_empty(),
         "a repeat read"
@@ -413,13 +428,35 @@ fn a_card_without_a_vehicle_is_denied_no_vehicle_present() {
 }
 
 #[test]
+fn an_unknown_card_without_a_vehicle_is_no_vehicle_present_and_blames_nobody() {
+    let mut lane = new_lane(Role::Exit);
+    lane.step(Input::Card("0BAD".into()), at(0));
+    let actions = lane.step(Input::Decided(deny("0BAD", DenyReason::UnknownCard)), at(5));
+    assert!(
+        barrier(&actions).is_empty(),
+        "an exit with no car opens for nobody"
+    );
+    assert!(kinds(&actions).is_empty(), "no wrong_card without a car");
+    assert!(matches!(&records(&actions)[..], [ev] if matches!(&ev[..],
+        [EventBody::Denied(d)] if d.reason == DenyReason::NoVehiclePresent && d.user_id.is_none())));
+}
+
+#[test]
 fn without_require_vehicle_a_card_alone_is_decided() {
     let mut cfg = config(Role::Entry);
     cfg.timings.require_vehicle = false;
-    let mut lane = Lane::new(cfg, Sensors::default(), at(0));
+    let mut lane = started(cfg, Sensors::default());
     assert_eq!(
         lane.step(Input::Card("04A1".into()), at(0)),
         vec![Action::Decide("04A1".into())]
+    );
+    let actions = lane.step(
+        Input::Decided(admit(Direction::In, "04A1", None, vec![])),
+        at(1),
+    );
+    assert!(
+        matches!(&records(&actions)[..], [ev] if matches!(&ev[..], [EventBody::CheckIn(_)])),
+        "admitted with nothing on the loop"
     );
 }
 
@@ -519,16 +556,26 @@ fn an_open_command_while_busy_waits_its_turn() {
 }
 
 #[test]
-fn lockdown_is_a_flag_for_the_policy() {
+fn lockdown_is_a_flag_for_the_policy_recorded_and_persisted() {
     let mut lane = new_lane(Role::Entry);
     assert!(!lane.lockdown());
-    assert!(
-        lane.step(Input::Command(Command::Lockdown, By::Hq), at(0))
-            .is_empty()
-    );
+    let actions = lane.step(Input::Command(Command::Lockdown, By::Technician), at(0));
     assert!(lane.lockdown() && lane.status().lockdown);
-    lane.step(Input::Command(Command::Unlock, By::Hq), at(1));
+    let [Action::Record(commit)] = &actions[..] else {
+        panic!("one commit: {actions:?}")
+    };
+    assert_eq!(commit.lockdown, Some(true), "persisted with its alert");
+    assert!(matches!(&commit.events[..], [d] if matches!(&d.body,
+        EventBody::Alert(a) if a.alert == AlertKind::Lockdown && a.message.contains("technician"))));
+    lane.step(ok(), at(0));
+    assert!(
+        lane.step(Input::Command(Command::Lockdown, By::Hq), at(1))
+            .is_empty(),
+        "already in lockdown: nothing to record"
+    );
+    let actions = lane.step(Input::Command(Command::Unlock, By::Hq), at(1));
     assert!(!lane.lockdown());
+    assert!(matches!(&actions[..], [Action::Record(c)] if c.lockdown == Some(false)));
     let cfg = LaneConfig {
         lockdown: true,
         ..config(Role::Entry)
