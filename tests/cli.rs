@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Gate, cards, cli, config_text, stdout};
+use common::{Gate, IDLE_TEXT, cards, cli, config_text, stdout};
 use parkgate_hal::{BarrierCommand, Light};
 use serde_json::{Value, json};
 
@@ -260,7 +260,11 @@ async fn status_availability_and_sim_on_a_running_gate() {
 
     let state = sim(&gate.config, &["state"]);
     assert_eq!(state["state"]["barrier"], "down");
-    assert_eq!(state["state"]["signal"]["text"], "Welcome Bob Nguyen");
+    assert_eq!(
+        state["state"]["signal"],
+        json!({"light": "red", "buzzer": "none", "text": IDLE_TEXT}),
+        "no green over a lowered barrier: the lamps are back to idle"
+    );
 }
 
 #[tokio::test]
@@ -273,6 +277,7 @@ async fn every_sim_request_is_a_sim_subcommand() {
         gate.expect_signal(Light::Red).await,
         "Please tap your card again"
     );
+    sim(&config, &["vehicle", "arming", "occupied"]);
     sim(&config, &["tap-auth-failed", cards::BOB]);
     assert_eq!(
         gate.expect_signal(Light::Red).await,

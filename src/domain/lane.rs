@@ -196,7 +196,8 @@ impl Episode {
 #[derive(Debug, Clone)]
 struct Arm {
     commanded: BarrierCommand,
-    at: Mono,
+    /// When this lane gave the command (`None`: the position it found).
+    at: Option<Mono>,
     /// Start of the current spell of "up with nothing passing" (or stuck up).
     held_since: Option<Mono>,
     held_alerted: bool,
@@ -241,9 +242,8 @@ impl Lane {
                 } else {
                     BarrierCommand::Down
                 },
-                // At start-up nothing is falling: `going_down` reads `at`
-                // only for an arm commanded down, and this one was not.
-                at: Mono::ZERO,
+                // Not commanded by this lane, so not falling either.
+                at: None,
                 held_since: up.then_some(now),
                 held_alerted: false,
             },

@@ -388,6 +388,13 @@ impl Gate {
         self.tap(card).await;
     }
 
+    /// A vehicle rolls onto the arming loop and taps a card that fails
+    /// authentication.
+    pub async fn badge_auth_failed(&mut self, card: &str) {
+        self.sensor(Sensor::Arming, SensorState::Occupied).await;
+        self.tap_auth_failed(card).await;
+    }
+
     /// A vehicle on the arming loop is let in or out: barrier up, then green
     /// light; returns the text shown.
     pub async fn badge_admitted(&mut self, card: &str) -> String {

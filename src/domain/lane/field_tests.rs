@@ -217,6 +217,14 @@ fn a_restart_with_the_arm_up_and_a_car_under_it_keeps_it_up_until_the_car_leaves
 }
 
 #[test]
+fn a_vehicle_under_the_arm_just_after_start_up_is_no_reason_to_raise_it() {
+    // The arm was found down: nothing is falling, whatever the clock says.
+    let mut lane = new_lane(Role::Entry);
+    let actions = sensor(&mut lane, Sensor::Safety, Occupied, 1);
+    assert!(barrier(&actions).is_empty(), "{actions:?}");
+}
+
+#[test]
 fn a_restart_with_the_arm_up_and_nothing_under_it_lowers_it() {
     let sensors = Sensors {
         barrier_up: Some(Occupied),

@@ -13,7 +13,11 @@ impl Lane {
     /// Told to come down less than `fall_ms` ago: still moving, so a vehicle
     /// reaching the safety loop must make it go back up.
     pub(super) fn going_down(&self, now: Mono) -> bool {
-        self.arm.commanded == BarrierCommand::Down && now - self.arm.at < ms(self.cfg.fall_ms)
+        self.arm.commanded == BarrierCommand::Down
+            && self
+                .arm
+                .at
+                .is_some_and(|at| now - at < ms(self.cfg.fall_ms))
     }
 
     /// Down, done falling, and no switch saying otherwise.
@@ -28,7 +32,7 @@ impl Lane {
         out.push(Action::Barrier(BarrierCommand::Up));
         self.arm = Arm {
             commanded: BarrierCommand::Up,
-            at: now,
+            at: Some(now),
             held_since: Some(now),
             held_alerted: false,
         };
@@ -43,7 +47,7 @@ impl Lane {
         let stuck = self.switch == Some(SensorState::Occupied);
         self.arm = Arm {
             commanded: BarrierCommand::Down,
-            at: now,
+            at: Some(now),
             held_since: stuck.then_some(now),
             held_alerted: false,
         };
