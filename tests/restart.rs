@@ -80,3 +80,88 @@ async fn sigterm_stops_cleanly_and_a_restart_resumes_the_same_state() {
 
     assert_eq!(gate.terminate().await.code(), Some(0));
 }
+
+#[tokio::test]
+async fn a_restart_with_the_arm_up_over_a_car_keeps_it_up_until_the_car_leaves() {
+    // The daemon was restarted while a car sat under the open arm.
+    let tweaks = [("safety", "\"occupied\""), ("barrier_up", "\"occupied\"")];
+    let mut gate = Gate::start(&tweaks).await;
+    let status = gate.settle().await;
+    assert_eq!(status["barrier"], "up", "taken where its switch says");
+    gate.advance(30_000).await;
+    let status = gate.settle().await;
+    assert_eq!(status["barrier"], "up", "kept up over the car");
+    assert_eq!(
+        gate.sim_state().await.barrier,
+        parkgate_hal::BarrierCommand::Up,
+        "never commanded down"
+    );
+
+    gate.sensor(
+        parkgate_hal::Sensor::Safety,
+        parkgate_hal::SensorState::Clear,
+    )
+    .await;
+    gate.close().await;
+    assert_eq!(
+        kinds(&gate.events()),
+        Vec::<String>::new(),
+        "the car found under the arm is nobody's passage: no unauthorized_vehicle"
+    );
+}
+
+#[tokio::test]
+async fn a_technicians_lockdown_is_recorded_refuses_entries_and_survives_a_restart() {
+    let mut gate = Gate::start(&[]).await;
+    gate.badge_admitted(cards::ALICE).await;
+    gate.drive_through(1).await;
+
+    let out = gate.cli(&["lockdown", "on"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(common::stdout(&out).starts_with("lockdown on"), "{out:?}");
+    assert_eq!(gate.settle().await["lockdown"], true);
+    gate.advance(5_000).await;
+    gate.badge(cards::BOB).await;
+    gate.expect_signal(parkgate_hal::Light::Red).await;
+    gate.sensor(
+        parkgate_hal::Sensor::Arming,
+        parkgate_hal::SensorState::Clear,
+    )
+    .await;
+
+    assert_eq!(gate.terminate().await.code(), Some(0));
+    let mut gate = gate.restart("2026-11-23T09:00:00+07:00").await;
+    assert_eq!(
+        gate.settle().await["lockdown"],
+        true,
+        "kept across a restart"
+    );
+    // An exit stays open in a lockdown.
+    assert_eq!(
+        gate.badge_admitted(cards::ALICE).await,
+        "Goodbye Alice Tran"
+    );
+    gate.drive_through(1).await;
+    assert!(!gate.lockdown(false).await, "lifted");
+
+    let events = gate.events();
+    assert_eq!(
+        kinds(&events),
+        [
+            "check_in",
+            "alert:lockdown",
+            "denied",
+            "check_out",
+            "alert:lockdown"
+        ]
+    );
+    let lockdowns = common::of_type(&events, "alert");
+    assert!(
+        lockdowns[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Lockdown set by a technician")),
+        "{lockdowns:?}"
+    );
+    assert_eq!(events[2]["reason"], "lockdown");
+    assert_eq!(gate.settle().await["lockdown"], false);
+}
