@@ -117,4 +117,4 @@ pub fn replica(lot: &str, now: Timestamp) -> ChangeBatch {
 }
 
 mod script;
-pub use script::{Scene, play};
+pub use script::{Scene, config_in, play, start};

@@ -37,18 +37,25 @@ pub struct Scene {
 
 /// The morning starts at 07:58 local time on a fixed day, so the output is
 /// the same on every run.
-fn start() -> Timestamp {
+pub fn start() -> Timestamp {
     chrono::DateTime::parse_from_rfc3339("2026-11-23T07:58:00+07:00").expect("valid literal")
 }
 
-/// Plays the morning in `dir` (a fresh directory), printing the story to stdout
-/// when `narrate` is set.
-pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
+/// `config/demo.toml` with its store and sockets in `dir`: a gate on
+/// simulated hardware (the demo, in-process tests and benchmarks).
+pub fn config_in(dir: &Path) -> Result<Config> {
     let mut cfg = config::parse(include_str!("../../../config/demo.toml"))
         .map_err(|d| anyhow::anyhow!("config/demo.toml is invalid: {d:?}"))?;
     cfg.store.path = dir.join("gate.db");
     cfg.hardware.sim_socket = dir.join("sim.sock");
     cfg.control.socket = dir.join("control.sock");
+    Ok(cfg)
+}
+
+/// Plays the morning in `dir` (a fresh directory), printing the story to stdout
+/// when `narrate` is set.
+pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
+    let cfg = config_in(dir)?;
 
     let (clock, manual) = Clock::manual(start(), cfg.tz());
     let mut db = Db::open(&cfg.store.path, Ident::from(&cfg))?;
