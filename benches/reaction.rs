@@ -21,7 +21,6 @@ use parkgate::daemon::{self, clock::Clock, control};
 use parkgate::store::{Db, Ident};
 use parkgate_hal::sim::{SimClient, SimOutput, SimRequest, SimWatch, WatchLine};
 use parkgate_hal::{BarrierCommand, Sensor, SensorState};
-use tokio::sync::oneshot;
 
 const SLOW_COMMIT: Duration = Duration::from_millis(500);
 
@@ -112,17 +111,9 @@ async fn main() {
         }
     });
     let (clock, _manual) = Clock::manual(demo::start(), cfg.tz());
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let options = daemon::Options {
-        clock,
-        print: false,
-        ready: Some(ready_tx),
-    };
-    let gate = tokio::spawn(daemon::serve(cfg.clone(), db, options, async move {
-        let _ = stop_rx.await;
-    }));
-    ready_rx.await.expect("the gate got ready");
+    let gate = daemon::spawn(cfg.clone(), db, clock)
+        .await
+        .expect("the gate got ready");
     let socket = &cfg.hardware.sim_socket;
     let mut lane = Lane {
         sim: SimClient::connect(socket).await.unwrap(),
@@ -173,6 +164,5 @@ async fn main() {
         slow_med / idle_med,
         SLOW_COMMIT.as_millis()
     );
-    let _ = stop_tx.send(());
-    gate.await.unwrap().unwrap();
+    gate.stop().await.unwrap();
 }

@@ -41,12 +41,12 @@ use self::clock::Clock;
 use self::gate::{Gate, MAX_IN_FLIGHT};
 use self::status::Status;
 use crate::config::Config;
-use crate::domain::lane::{By, Command, Counters, Input, Lane, LaneConfig};
+use crate::domain::lane::{Counters, Input, Lane, LaneConfig};
 use crate::domain::model::Timestamp;
 use crate::domain::time::ClockWatch;
 use crate::store::{Store, StoreError};
 
-pub use wire::serve;
+pub use wire::{Spawned, serve, spawn};
 
 /// How often delivered events past retention and expired command ids are pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
@@ -111,6 +111,9 @@ pub enum DaemonError {
     /// The config asks for something this build cannot do.
     #[error("config: {0}")]
     Config(String),
+    /// An in-process gate's task ended abnormally (see [`Spawned`]).
+    #[error("the gate's task: {0}")]
+    Task(String),
 }
 
 /// Runs the gate until `shutdown` resolves. Takes its hardware, store, clock,
@@ -200,20 +203,20 @@ where
                 gate.answered(answer?).await?;
             }
             event = gate.hw.reader.next_event(), if room => {
-                catch_up(&mut gate, false).await?;
+                gate.catch_up(false).await?;
                 gate.feed(event?.into()).await?;
             }
             _ = timer => {
-                catch_up(&mut gate, room).await?;
+                gate.catch_up(room).await?;
                 gate.wake = None;
                 gate.feed(Input::Tick).await?;
             }
             Some(request) = control.recv(), if room => {
-                catch_up(&mut gate, true).await?;
-                control_request(&mut gate, request).await?;
+                gate.catch_up(true).await?;
+                gate.control(request).await?;
             }
             _ = clock_check.tick() => gate.check_clock().await?,
-            _ = housekeeping.tick() => housekeeping_now(&mut gate)?,
+            _ = housekeeping.tick() => gate.housekeeping()?,
         }
         gate.settle_status()?;
     }
@@ -221,85 +224,9 @@ where
     Ok(())
 }
 
-/// Takes in every hardware event already queued, without waiting: sensor
-/// edges always, card reads too if `cards`.
-async fn catch_up<R, P, B, F>(gate: &mut Gate<R, P, B, F>, cards: bool) -> Result<(), DaemonError>
-where
-    R: hal::CardReader,
-    P: hal::Presence,
-    B: hal::Barrier,
-    F: hal::Feedback,
-{
-    loop {
-        while let Some(event) = ready_now(gate.hw.presence.next_event()) {
-            gate.feed(event?.into()).await?;
-        }
-        if !cards {
-            return Ok(());
-        }
-        match ready_now(gate.hw.reader.next_event()) {
-            Some(event) => gate.feed(event?.into()).await?,
-            None => return Ok(()),
-        }
-    }
-}
-
-async fn control_request<R, P, B, F>(
-    gate: &mut Gate<R, P, B, F>,
-    request: Request,
-) -> Result<(), DaemonError>
-where
-    R: hal::CardReader,
-    P: hal::Presence,
-    B: hal::Barrier,
-    F: hal::Feedback,
-{
-    let manual_only = "the daemon runs on the system clock; only a manual clock can be moved";
-    match request {
-        Request::Status(reply) => gate.status_wanted.push(reply),
-        Request::Lockdown(on, reply) => {
-            let command = if on {
-                Command::Lockdown
-            } else {
-                Command::Unlock
-            };
-            gate.feed(Input::Command(command, By::Technician)).await?;
-            let _ = reply.send(Ok(gate.lane.lockdown()));
-        }
-        Request::Advance(by, reply) => {
-            let moved = match gate.clock.as_manual() {
-                Some(m) => Ok(m.advance(by).wall),
-                None => Err(manual_only.to_string()),
-            };
-            let _ = reply.send(moved);
-        }
-        Request::StepWall(by, reply) => {
-            let moved = match gate.clock.as_manual() {
-                Some(m) => Ok(m.step_wall(by).wall),
-                None => Err(manual_only.to_string()),
-            };
-            // Noticed now, as the next reading anywhere would.
-            gate.check_clock().await?;
-            let _ = reply.send(moved);
-        }
-    }
-    Ok(())
-}
-
-/// Prunes the journal on the store thread; the loop does not wait for it.
-fn housekeeping_now<R, P, B, F>(gate: &mut Gate<R, P, B, F>) -> Result<(), DaemonError> {
-    let now = gate.clock.now().wall;
-    let cutoff = now - chrono::TimeDelta::days(gate.cfg.store.retention_days.into());
-    let _ = gate.store.submit(move |db| match db.prune(cutoff, now) {
-        Ok(pruned) => tracing::debug!(?pruned, "housekeeping"),
-        Err(e) => tracing::warn!(error = %e, "pruning the journal failed"),
-    })?;
-    Ok(())
-}
-
 /// The output of `fut` if it is ready right now. Unconstrained: tokio's
 /// cooperative budget must not make a queued event look absent.
-fn ready_now<T>(fut: impl Future<Output = T>) -> Option<T> {
+pub(crate) fn ready_now<T>(fut: impl Future<Output = T>) -> Option<T> {
     let fut = std::pin::pin!(tokio::task::unconstrained(fut));
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match fut.poll(&mut cx) {

@@ -386,33 +386,29 @@ fn sim(config: &Path, command: SimCommand) -> Result<ExitCode> {
             });
         }
         SimCommand::Hw(request) => request,
+        // The clock is the daemon's: these go to its control socket.
         SimCommand::Advance { ms } => {
             let request = control::ControlRequest::Advance { ms };
             let reply = runtime()?.block_on(control::request(&cfg.control.socket, &request))?;
-            println!("{reply}");
-            return Ok(if reply["ok"] == true {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            });
+            return Ok(printed(&reply));
         }
         SimCommand::StepWall { ms } => {
             let request = control::ControlRequest::StepWall { ms };
             let reply = runtime()?.block_on(control::request(&cfg.control.socket, &request))?;
-            println!("{reply}");
-            return Ok(if reply["ok"] == true {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            });
+            return Ok(printed(&reply));
         }
     };
     let reply = runtime()?
         .block_on(async { SimClient::connect(&socket).await?.request(&request).await })?;
+    Ok(printed(&reply))
+}
+
+/// Prints a socket's reply line; success if it says `"ok":true`.
+fn printed(reply: &serde_json::Value) -> ExitCode {
     println!("{reply}");
-    Ok(if reply["ok"] == true {
+    if reply["ok"] == true {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }

@@ -13,7 +13,6 @@ use parkgate::daemon::{self, clock::Clock, control};
 use parkgate::store::{Db, Ident};
 use parkgate_hal::sim::{SimClient, SimOutput, SimRequest, SimWatch, WatchLine};
 use parkgate_hal::{BarrierCommand, Sensor, SensorState};
-use tokio::sync::oneshot;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -58,17 +57,9 @@ async fn a_safety_edge_during_a_held_commit_is_acted_on_at_once() {
     });
 
     let (clock, manual) = Clock::manual(demo::start(), cfg.tz());
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let options = daemon::Options {
-        clock,
-        print: false,
-        ready: Some(ready_tx),
-    };
-    let gate = tokio::spawn(daemon::serve(cfg.clone(), db, options, async move {
-        let _ = stop_rx.await;
-    }));
-    ready_rx.await.expect("the gate got ready");
+    let gate = daemon::spawn(cfg.clone(), db, clock)
+        .await
+        .expect("the gate got ready");
     let socket = &cfg.hardware.sim_socket;
     let mut sim = SimClient::connect(socket).await.unwrap();
     let mut watch = SimClient::connect(socket)
@@ -120,6 +111,5 @@ async fn a_safety_edge_during_a_held_commit_is_acted_on_at_once() {
     assert_eq!(status.outbox_depth, 3, "check_in, denied, wrong_card");
     assert_eq!(manual.now().mono.as_ms(), 501, "no time had to pass");
 
-    let _ = stop_tx.send(());
-    gate.await.unwrap().unwrap();
+    gate.stop().await.unwrap();
 }

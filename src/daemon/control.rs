@@ -76,16 +76,21 @@ pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     UnixListener::bind(path).map_err(io)
 }
 
-/// Serves the control socket until the daemon is gone, passing requests to it.
+/// Serves the control socket until the daemon is gone (or this future is
+/// dropped), passing requests to it. Each client is served on a task of its
+/// own, and every one of them ends with this function.
 pub async fn serve(listener: UnixListener, daemon: mpsc::Sender<Request>) {
+    let mut clients = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(connection(stream, daemon.clone()));
+                    clients.spawn(connection(stream, daemon.clone()));
                 }
                 Err(e) => tracing::warn!(error = %e, "control socket accept failed"),
             },
+            // Reap finished clients so the set does not grow.
+            Some(_) = clients.join_next(), if !clients.is_empty() => {}
             () = daemon.closed() => return,
         }
     }

@@ -14,11 +14,12 @@ use tokio::sync::oneshot;
 
 use super::clock::Clock;
 use super::status::Status;
-use super::{DaemonError, Hardware};
+use super::{DaemonError, Hardware, Request};
 use crate::cli::report;
 use crate::config::Config;
 use crate::domain::contract::Event;
 use crate::domain::lane::{Action, Input, Lane};
+use crate::domain::lane::{By, Command};
 use crate::domain::model::{Presence, Timestamp};
 use crate::domain::policy::{self, Context, Facts};
 use crate::domain::time::{ClockWatch, Mono, Now};
@@ -35,7 +36,7 @@ pub(super) enum Answer {
     Facts {
         card: String,
         at: Timestamp,
-        facts: Result<Facts, String>,
+        facts: Result<Box<Facts>, String>,
     },
     /// A lane commit: the events as journalled, or why it failed.
     Committed(Result<Vec<Event>, String>),
@@ -151,6 +152,7 @@ where
         self.send(move |db| {
             let facts = db
                 .facts(&card, &lot, at, early, late)
+                .map(Box::new)
                 .map_err(|e| e.to_string());
             Answer::Facts { card, at, facts }
         })
@@ -260,5 +262,74 @@ where
             outbox_depth: store.outbox_depth,
             replica_seq: store.replica_seq,
         }
+    }
+
+    /// Takes in every hardware event already queued, without waiting: sensor
+    /// edges always, card reads too if `cards`.
+    pub async fn catch_up(&mut self, cards: bool) -> Result<(), DaemonError> {
+        loop {
+            while let Some(event) = super::ready_now(self.hw.presence.next_event()) {
+                self.feed(event?.into()).await?;
+            }
+            if !cards {
+                return Ok(());
+            }
+            match super::ready_now(self.hw.reader.next_event()) {
+                Some(event) => self.feed(event?.into()).await?,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Carries out a control socket request.
+    pub async fn control(&mut self, request: Request) -> Result<(), DaemonError> {
+        let manual_only = "the daemon runs on the system clock; only a manual clock can be moved";
+        match request {
+            Request::Status(reply) => self.status_wanted.push(reply),
+            Request::Lockdown(on, reply) => {
+                let command = if on {
+                    Command::Lockdown
+                } else {
+                    Command::Unlock
+                };
+                self.feed(Input::Command(command, By::Technician)).await?;
+                let _ = reply.send(Ok(self.lane.lockdown()));
+            }
+            Request::Advance(by, reply) => {
+                let moved = match self.clock.as_manual() {
+                    Some(m) => Ok(m.advance(by).wall),
+                    None => Err(manual_only.to_string()),
+                };
+                let _ = reply.send(moved);
+            }
+            Request::StepWall(by, reply) => {
+                let moved = match self.clock.as_manual() {
+                    Some(m) => Ok(m.step_wall(by).wall),
+                    None => Err(manual_only.to_string()),
+                };
+                // Noticed now, as the next reading anywhere would.
+                self.check_clock().await?;
+                let _ = reply.send(moved);
+            }
+        }
+        Ok(())
+    }
+
+    /// Prunes the journal on the store thread; the loop does not wait for it
+    /// (the job logs its own outcome, so its answer is not needed).
+    pub fn housekeeping(&mut self) -> Result<(), DaemonError> {
+        let reading = self.clock.now();
+        if self.watch.clock(reading.mono) == crate::domain::contract::Clock::Unsynced {
+            // A wall clock months ahead would prune the replay window away.
+            tracing::info!("the wall clock is in doubt: pruning waits");
+            return Ok(());
+        }
+        let now = reading.wall;
+        let cutoff = now - chrono::TimeDelta::days(self.cfg.store.retention_days.into());
+        drop(self.store.submit(move |db| match db.prune(cutoff, now) {
+            Ok(pruned) => tracing::debug!(?pruned, "housekeeping"),
+            Err(e) => tracing::warn!(error = %e, "pruning the journal failed"),
+        })?);
+        Ok(())
     }
 }

@@ -5,8 +5,9 @@
 
 use std::future::Future;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use super::clock::Clock;
 use super::{CONTROL_QUEUE, DaemonError, Hardware, Options, control, run};
 use crate::config::{Backend, Config};
 use crate::store::{Db, Store};
@@ -71,4 +72,46 @@ async fn serve_with(
         let _ = std::fs::remove_file(path);
     }
     result
+}
+
+/// A gate running in-process on a task of its own (the demo, in-process
+/// tests, benchmarks): started by [`spawn`], stopped by [`Spawned::stop`].
+pub struct Spawned {
+    task: tokio::task::JoinHandle<Result<(), DaemonError>>,
+    stop: oneshot::Sender<()>,
+}
+
+/// Starts [`serve`] on a task and returns once the gate is ready (its
+/// sockets bound, its starting sensors read).
+pub async fn spawn(cfg: Config, db: Db, clock: Clock) -> Result<Spawned, DaemonError> {
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let options = Options {
+        clock,
+        print: false,
+        ready: Some(ready_tx),
+    };
+    let task = tokio::spawn(serve(cfg, db, options, async move {
+        let _ = stop_rx.await;
+    }));
+    if ready_rx.await.is_err() {
+        // It stopped before it was ready: its error says why.
+        return Err(match task.await {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => DaemonError::Task("stopped before it was ready".into()),
+            Err(e) => DaemonError::Task(e.to_string()),
+        });
+    }
+    Ok(Spawned { task, stop })
+}
+
+impl Spawned {
+    /// Stops the gate as SIGTERM would and waits until it has stopped (its
+    /// store closed, its sockets gone).
+    pub async fn stop(self) -> Result<(), DaemonError> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| DaemonError::Task(e.to_string()))?
+    }
 }

@@ -8,10 +8,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use parkgate_hal::sim::{SimClient, SimOutput, SimRequest, SimWatch, WatchLine};
 use parkgate_hal::{BarrierCommand, Sensor, SensorState, Signal};
-use tokio::sync::oneshot;
 
 use super::cards;
 use crate::cli::report;
@@ -60,21 +59,7 @@ pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
     let (clock, manual) = Clock::manual(start(), cfg.tz());
     let mut db = Db::open(&cfg.store.path, Ident::from(&cfg))?;
     db.apply_batch(&super::replica(&cfg.gate.lot, start()))?;
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let (ready_tx, ready_rx) = oneshot::channel::<()>();
-    let options = daemon::Options {
-        clock,
-        print: false,
-        ready: Some(ready_tx),
-    };
-    let daemon = tokio::spawn(daemon::serve(cfg.clone(), db, options, async move {
-        let _ = stop_rx.await;
-    }));
-    // Ready: the sockets are bound and the lane has read its sensors.
-    if ready_rx.await.is_err() {
-        daemon.await.context("daemon task")??;
-        bail!("the gate stopped before it was ready");
-    }
+    let gate = daemon::spawn(cfg.clone(), db, clock).await?;
 
     let mut lane = Driver {
         sim: SimClient::connect(&cfg.hardware.sim_socket).await?,
@@ -90,8 +75,7 @@ pub async fn play(dir: &Path, narrate: bool) -> Result<Scene> {
     };
     lane.morning().await?;
 
-    let _ = stop_tx.send(());
-    daemon.await.context("daemon task")??;
+    gate.stop().await?;
     let mut scene = lane.scene;
     // The gate has stopped and closed its store: read what it journalled.
     let db = Db::open(&cfg.store.path, Ident::from(&cfg))?;
