@@ -24,6 +24,11 @@ fn alert(kind: AlertKind, severity: Severity, message: String, about: &About) ->
     })
 }
 
+/// An alert about no card, user or passage in particular.
+fn plain(kind: AlertKind, severity: Severity, message: String) -> EventBody {
+    alert(kind, severity, message, &About::default())
+}
+
 pub(super) fn tailgating(about: &About) -> EventBody {
     let msg = "A second vehicle passed the barrier on one authorisation.".to_string();
     alert(AlertKind::Tailgating, Severity::Warning, msg, about)
@@ -31,22 +36,12 @@ pub(super) fn tailgating(about: &About) -> EventBody {
 
 pub(super) fn unauthorized_vehicle() -> EventBody {
     let msg = "A vehicle passed the barrier without any authorisation.".to_string();
-    alert(
-        AlertKind::UnauthorizedVehicle,
-        Severity::Critical,
-        msg,
-        &About::default(),
-    )
+    plain(AlertKind::UnauthorizedVehicle, Severity::Critical, msg)
 }
 
 pub(super) fn barrier_forced() -> EventBody {
     let msg = "The barrier went up without a command.".to_string();
-    alert(
-        AlertKind::BarrierForced,
-        Severity::Critical,
-        msg,
-        &About::default(),
-    )
+    plain(AlertKind::BarrierForced, Severity::Critical, msg)
 }
 
 /// `stuck`: the arm was told to come down and the switch still says up.
@@ -61,12 +56,7 @@ pub(super) fn barrier_held_open(secs: u64, stuck: bool, about: &About) -> EventB
 
 pub(super) fn barrier_switch_fault() -> EventBody {
     let msg = "The barrier-up switch reports a fault.".to_string();
-    alert(
-        AlertKind::BarrierFault,
-        Severity::Warning,
-        msg,
-        &About::default(),
-    )
+    plain(AlertKind::BarrierFault, Severity::Warning, msg)
 }
 
 /// `occupied_s`: `None` when the loop itself reported a fault.
@@ -79,12 +69,7 @@ pub(super) fn loop_fault(name: &str, occupied_s: Option<u64>) -> EventBody {
             format!("The {name} loop reports a fault; it is treated as a vehicle until it clears.")
         }
     };
-    alert(
-        AlertKind::LoopFault,
-        Severity::Warning,
-        msg,
-        &About::default(),
-    )
+    plain(AlertKind::LoopFault, Severity::Warning, msg)
 }
 
 /// The store refused a passage; `let_out`: the vehicle was let out anyway.
@@ -101,32 +86,17 @@ pub(super) fn storage_fault(error: &str, let_out: bool, about: &About) -> EventB
 
 pub(super) fn reader_offline(why: &str) -> EventBody {
     let msg = format!("The card reader went offline: {why}.");
-    alert(
-        AlertKind::ReaderOffline,
-        Severity::Critical,
-        msg,
-        &About::default(),
-    )
+    plain(AlertKind::ReaderOffline, Severity::Critical, msg)
 }
 
 pub(super) fn reader_online() -> EventBody {
     let msg = "The card reader is back online.".to_string();
-    alert(
-        AlertKind::ReaderOnline,
-        Severity::Info,
-        msg,
-        &About::default(),
-    )
+    plain(AlertKind::ReaderOnline, Severity::Info, msg)
 }
 
 /// `message`: the sentence the clock watch made of the step.
 pub(super) fn clock_unsynced(message: String) -> EventBody {
-    alert(
-        AlertKind::ClockUnsynced,
-        Severity::Warning,
-        message,
-        &About::default(),
-    )
+    plain(AlertKind::ClockUnsynced, Severity::Warning, message)
 }
 
 /// A lockdown set (`on`) or lifted, and by whom.
@@ -150,10 +120,5 @@ pub(super) fn output_failed(why: &str) -> EventBody {
     if let Some(first) = msg.get_mut(..1) {
         first.make_ascii_uppercase();
     }
-    alert(
-        AlertKind::BarrierFault,
-        Severity::Critical,
-        msg,
-        &About::default(),
-    )
+    plain(AlertKind::BarrierFault, Severity::Critical, msg)
 }
