@@ -541,3 +541,42 @@ fn both_lane_goes_out_when_inside_and_in_otherwise() {
     facts.inside = vec![inside("2026-11-22T07:00:00+07:00", PlanKind::Monthly, None)];
     check_out(&lane.decide(&facts, now()));
 }
+
+#[test]
+fn a_failed_authentication_is_refused_whoever_the_uid_claims_to_be() {
+    let Decision::Deny {
+        denied,
+        alert,
+        display,
+    } = auth_failed("04A1B2C3D4E5F6")
+    else {
+        panic!("a clone is never admitted")
+    };
+    assert_eq!(denied.reason, DenyReason::CredentialAuthFailed);
+    assert_eq!(denied.card.as_deref(), Some("04A1B2C3D4E5F6"));
+    assert_eq!(denied.user_id, None, "the UID of a clone names nobody");
+    let alert = alert.expect("security hears of it");
+    assert_eq!(alert.alert, AlertKind::WrongCard);
+    assert_eq!(display, CARD_NOT_VALID);
+}
+
+#[test]
+fn an_unreadable_store_blames_no_card_and_says_why() {
+    let Decision::Deny {
+        denied,
+        alert,
+        display,
+    } = unreadable("04A1B2C3D4E5F6", "disk I/O error")
+    else {
+        panic!("nothing is admitted on facts it could not read")
+    };
+    assert_eq!(display, OUT_OF_ORDER);
+    assert_eq!(denied.user_id, None);
+    let alert = alert.expect("the fault is alerted");
+    assert_eq!(
+        (alert.alert, alert.severity),
+        (AlertKind::StorageFault, Severity::Critical),
+        "a storage fault, not a wrong card"
+    );
+    assert!(alert.message.contains("disk I/O error"), "{}", alert.message);
+}
