@@ -199,7 +199,7 @@ where
             biased;
             _ = &mut shutdown => break,
             event = gate.hw.presence.next_event() => gate.feed(event?.into()).await?,
-            answer = Gate::<R, P, B, F>::next_answer(&mut gate.in_flight), if !gate.in_flight.is_empty() => {
+            answer = gate::next_answer(&mut gate.in_flight), if !gate.in_flight.is_empty() => {
                 gate.answered(answer?).await?;
             }
             event = gate.hw.reader.next_event(), if room => {
@@ -220,7 +220,9 @@ where
         }
         gate.settle_status()?;
     }
-    tracing::info!("gate stopped");
+    // Commits already sent are finished by the store thread before it ends
+    // (nothing is lost); their answers are not acted on any more.
+    tracing::info!(in_flight = gate.in_flight.len(), "gate stopped");
     Ok(())
 }
 

@@ -51,6 +51,17 @@ pub(super) struct StoreStatus {
     presence: Vec<Presence>,
 }
 
+/// Waits for the oldest store call's answer (cancel-safe: the call stays
+/// queued if another branch of the loop wins).
+pub(super) async fn next_answer(
+    in_flight: &mut VecDeque<oneshot::Receiver<Answer>>,
+) -> Result<Answer, DaemonError> {
+    let front = in_flight.front_mut().ok_or(StoreError::Closed)?;
+    let answer = front.await.map_err(|_| StoreError::Closed);
+    in_flight.pop_front();
+    Ok(answer?)
+}
+
 /// The gate's running state around the pure lane.
 pub(super) struct Gate<R, P, B, F> {
     pub cfg: Config,
@@ -156,17 +167,6 @@ where
                 .map_err(|e| e.to_string());
             Answer::Facts { card, at, facts }
         })
-    }
-
-    /// Waits for the oldest store call's answer (cancel-safe: the call stays
-    /// queued if another branch of the loop wins).
-    pub async fn next_answer(
-        in_flight: &mut VecDeque<oneshot::Receiver<Answer>>,
-    ) -> Result<Answer, DaemonError> {
-        let front = in_flight.front_mut().ok_or(StoreError::Closed)?;
-        let answer = front.await.map_err(|_| StoreError::Closed);
-        in_flight.pop_front();
-        Ok(answer?)
     }
 
     /// Feeds a store answer back: a decision, a commit, a status.

@@ -578,5 +578,9 @@ fn an_unreadable_store_blames_no_card_and_says_why() {
         (AlertKind::StorageFault, Severity::Critical),
         "a storage fault, not a wrong card"
     );
-    assert!(alert.message.contains("disk I/O error"), "{}", alert.message);
+    assert!(
+        alert.message.contains("disk I/O error"),
+        "{}",
+        alert.message
+    );
 }
