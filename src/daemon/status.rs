@@ -38,3 +38,33 @@ pub struct Status {
     /// The last replica change batch applied.
     pub replica_seq: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_reads_back_as_it_was_sent() {
+        let status = Status {
+            site: "b1".into(),
+            lot: "main".into(),
+            gate: "entry-1".into(),
+            at: chrono::DateTime::parse_from_rfc3339("2026-11-23T07:58:00.123+07:00").unwrap(),
+            clock: Clock::Unsynced,
+            lane: Phase::Committing,
+            barrier: BarrierCommand::Up,
+            lockdown: true,
+            fault: false,
+            reader_online: false,
+            occupancy: [(VehicleClass::Standard, 3)].into(),
+            entered: [(VehicleClass::Standard, 5)].into(),
+            exited: [(VehicleClass::Standard, 2)].into(),
+            outbox_depth: 7,
+            replica_seq: 42,
+        };
+        let text = serde_json::to_string(&status).unwrap();
+        assert!(text.contains(r#""lane":"committing""#), "{text}");
+        assert!(text.contains(r#""clock":"unsynced""#), "{text}");
+        assert_eq!(serde_json::from_str::<Status>(&text).unwrap(), status);
+    }
+}
