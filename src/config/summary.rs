@@ -68,8 +68,16 @@ pub fn summary(cfg: &Config) -> String {
         l.repeat_read_ms, l.pass_timeout_s
     ));
     line(format!(
-        "  alert if held open {} s or a loop busy {} s; lower {} ms after it clears",
+        "  alert if held open {} s or a loop busy {} s; lower {} ms after it clears;",
         l.held_open_s, l.loop_fault_s, l.close_delay_ms
+    ));
+    let idle = match l.idle_light {
+        crate::domain::lane::IdleLight::Dark => "dark",
+        crate::domain::lane::IdleLight::Red => "red",
+    };
+    line(format!(
+        "  a green or red shows {} s, then the lamps go {idle}",
+        l.signal_s
     ));
 
     let a = &cfg.access;
