@@ -4,6 +4,7 @@ mod actor;
 mod facts;
 mod housekeeping;
 mod journal;
+mod lane_agreement;
 mod replica;
 mod schema;
 mod warm;
