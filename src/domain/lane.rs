@@ -32,6 +32,9 @@
 //!   is still up after an authorised passage) or `unauthorized_vehicle`.
 //! - Counters change only with committed events, so they always equal what
 //!   the journal implies (see [`Counters`]).
+//! - No event is lost to a failed commit: denials, alerts and voids are
+//!   committed again, under the same ids, [`RETRY_MS`] later (a passage's
+//!   own failure is the `storage_fault` alert beside it).
 //! - An exit never traps a car: a failed commit of a check_out still opens,
 //!   and on an exit lane a refusal (an unknown, cloned or unreadable card)
 //!   becomes a check_out of an unidentified vehicle (the refusal's alert is
@@ -115,7 +118,16 @@ pub struct Lane {
     /// When the current signal gives way to the idle light.
     signal_until: Option<Mono>,
     ids: Ids,
+    /// Events whose commit failed, to be committed again at `retry_at`.
+    unrecorded: Events,
+    retry_at: Option<Mono>,
 }
+
+/// How long after a failed commit its events are tried again.
+pub const RETRY_MS: u64 = 5_000;
+/// At most this many failed events are kept for another try (the oldest go
+/// first): a store that never recovers must not grow the lane for ever.
+pub const MAX_UNRECORDED: usize = 10_000;
 
 #[derive(Debug, Clone)]
 struct RecentCard {
@@ -129,13 +141,28 @@ struct RecentCard {
 #[derive(Debug, Clone)]
 enum Pending {
     Passage(PendingPassage),
-    /// A `denied` and its alert (if any), committed together; the alert is
-    /// recorded alone if that commit fails.
-    Denial(Option<Draft>),
-    /// A `void` of a passage in this direction and class.
-    Void(Direction, Option<VehicleClass>),
-    /// Alerts: nothing waits on them.
-    Note,
+    /// Events nothing waits on (denials, alerts, voids): committed again
+    /// later if this commit fails, so a full disk loses none of them.
+    Events(Events),
+}
+
+/// Events nothing waits on, as committed together.
+#[derive(Debug, Clone, Default)]
+struct Events {
+    /// Each event, and for a `void` the passage's direction and class, to
+    /// count back once it is committed.
+    drafts: Vec<(Draft, Option<(Direction, Option<VehicleClass>)>)>,
+    /// They carry a lockdown change: persist the lane's flag with them.
+    lockdown: bool,
+}
+
+impl Events {
+    fn of(drafts: Vec<Draft>) -> Events {
+        Events {
+            drafts: drafts.into_iter().map(|d| (d, None)).collect(),
+            lockdown: false,
+        }
+    }
 }
 
 /// An admitted passage (or HQ open) whose event is being committed.
@@ -260,6 +287,8 @@ impl Lane {
             light: None,
             signal_until: None,
             ids: Ids::new(cfg.first_id),
+            unrecorded: Events::default(),
+            retry_at: None,
             cfg,
         }
     }
@@ -354,20 +383,38 @@ impl Lane {
         self.deciding.is_some() || self.grant.is_some() || self.open_pending || self.committing()
     }
 
-    /// Asks for `events` to be committed, each under its minted id (see
-    /// [`Lane::mint`] for events that must know an id beforehand).
-    fn record(&mut self, events: Vec<Draft>, pending: Pending, out: &mut Vec<Action>) {
-        self.pending.push_back(pending);
+    /// Asks for a passage's events to be committed, each under its minted
+    /// id (see [`Lane::mint`]).
+    fn record(&mut self, events: Vec<Draft>, pending: PendingPassage, out: &mut Vec<Action>) {
+        self.pending.push_back(Pending::Passage(pending));
         out.push(Action::Record(Commit {
             events,
             lockdown: None,
         }));
     }
 
-    /// Records alerts (or a `void`) that nothing waits on.
+    /// Asks for events nothing waits on to be committed.
+    fn record_events(&mut self, events: Events, out: &mut Vec<Action>) {
+        out.push(Action::Record(Commit {
+            events: events.drafts.iter().map(|(d, _)| d.clone()).collect(),
+            lockdown: events.lockdown.then_some(self.lockdown),
+        }));
+        self.pending.push_back(Pending::Events(events));
+    }
+
+    /// Records alerts that nothing waits on.
     fn note(&mut self, events: Vec<EventBody>, out: &mut Vec<Action>) {
         let drafts = events.into_iter().map(|e| self.mint(e)).collect();
-        self.record(drafts, Pending::Note, out);
+        self.record_events(Events::of(drafts), out);
+    }
+
+    /// Keeps events whose commit failed for another try at `retry_at`.
+    fn unrecorded(&mut self, events: Events, now: Mono) {
+        self.unrecorded.drafts.extend(events.drafts);
+        self.unrecorded.lockdown |= events.lockdown;
+        let excess = self.unrecorded.drafts.len().saturating_sub(MAX_UNRECORDED);
+        self.unrecorded.drafts.drain(..excess);
+        self.retry_at.get_or_insert(now + ms(RETRY_MS));
     }
 
     /// Gives `body` the next event id.

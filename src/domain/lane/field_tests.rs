@@ -258,3 +258,58 @@ fn a_safety_edge_during_a_commit_is_acted_on_at_once() {
 fn at(ms: i64) -> Mono {
     super::tests::at(ms)
 }
+
+#[test]
+fn events_a_failed_commit_left_are_committed_again_under_the_same_ids() {
+    let mut lane = new_lane(Role::Entry);
+    let actions = sensor(&mut lane, Sensor::Safety, Occupied, 0);
+    assert!(records(&actions).is_empty());
+    let actions = sensor(&mut lane, Sensor::Safety, Clear, 100);
+    let first = super::tests::drafts(&actions);
+    assert_eq!(kinds(&actions), vec![AlertKind::UnauthorizedVehicle]);
+    let actions = lane.step(Input::Committed(Err("disk full".into())), at(200));
+    assert!(
+        actions.contains(&Action::WakeAt(at(200 + RETRY_MS as i64))),
+        "a retry is due: {actions:?}"
+    );
+    assert!(records(&lane.step(Input::Tick, at(5_199))).is_empty());
+    let actions = lane.step(Input::Tick, at(5_200));
+    assert_eq!(
+        super::tests::drafts(&actions),
+        first,
+        "the same event, the same id"
+    );
+    assert!(records(&lane.step(ok(), at(5_300))).is_empty(), "done");
+    assert!(records(&lane.step(Input::Tick, at(20_000))).is_empty());
+}
+
+#[test]
+fn a_void_whose_commit_failed_is_tried_again_and_counted_once() {
+    let mut lane = admitted(Role::Entry, Direction::In, VehicleClass::Standard);
+    assert_eq!(lane.occupancy()[&VehicleClass::Standard], 1);
+    // The car turns away: void at the pass timeout, and the disk is full.
+    lane.step(Input::Tick, at(31_000));
+    lane.step(Input::Committed(Err("disk full".into())), at(31_001));
+    assert_eq!(
+        lane.occupancy()[&VehicleClass::Standard],
+        1,
+        "the journal still holds the check_in"
+    );
+    let actions = lane.step(Input::Tick, at(36_001));
+    assert!(matches!(&records(&actions)[..], [ev] if matches!(&ev[..], [EventBody::Void { .. }])));
+    lane.step(ok(), at(36_002));
+    assert_eq!(lane.occupancy()[&VehicleClass::Standard], 0);
+}
+
+#[test]
+fn a_lockdown_whose_commit_failed_is_persisted_on_the_retry() {
+    let mut lane = new_lane(Role::Entry);
+    lane.step(Input::Command(Command::Lockdown, By::Technician), at(0));
+    lane.step(Input::Committed(Err("disk full".into())), at(1));
+    assert!(lane.lockdown(), "in force at once, whatever the disk says");
+    let actions = lane.step(Input::Tick, at(5_001));
+    assert!(
+        matches!(&actions[..], [Action::Record(c), ..] if c.lockdown == Some(true)),
+        "{actions:?}"
+    );
+}

@@ -5,7 +5,7 @@
 
 use super::alerts::{self, About};
 use super::{
-    Action, By, Command, Commit, Draft, Grant, Lane, Light, NO_VEHICLE, OPENED, OUT_OF_ORDER,
+    Action, By, Command, Draft, Events, Grant, Lane, Light, NO_VEHICLE, OPENED, OUT_OF_ORDER,
     Pending, PendingPassage, ReaderHealth, RecentCard, TAP_AGAIN, ms,
 };
 use crate::domain::contract::{Alert, CheckOut, Denied, DenyReason, EventBody, Passage};
@@ -142,11 +142,9 @@ impl Lane {
         }
         self.lockdown = on;
         let draft = self.mint(alerts::lockdown(on, by));
-        self.pending.push_back(Pending::Note);
-        out.push(Action::Record(Commit {
-            events: vec![draft],
-            lockdown: Some(on),
-        }));
+        let mut events = Events::of(vec![draft]);
+        events.lockdown = true;
+        self.record_events(events, out);
     }
 
     pub(super) fn decided(&mut self, decision: Decision, now: Mono, out: &mut Vec<Action>) {
@@ -198,8 +196,8 @@ impl Lane {
                     self.mint(EventBody::Alert(a))
                 });
                 let mut events = vec![denied];
-                events.extend(alert.clone());
-                self.record(events, Pending::Denial(alert), out);
+                events.extend(alert);
+                self.record_events(Events::of(events), out);
                 self.show(Light::Red, &display, now, out);
             }
         }
@@ -235,7 +233,7 @@ impl Lane {
             about,
             alerts,
         };
-        self.record(events, Pending::Passage(pending), out);
+        self.record(events, pending, out);
     }
 
     pub(super) fn committed(
@@ -249,23 +247,17 @@ impl Lane {
         };
         match pending {
             Pending::Passage(p) => self.passage_committed(p, result, now, out),
-            // The denial's transaction failed: the alert, at least, may still
-            // go in, no longer naming a denial that was never recorded.
-            Pending::Denial(Some(mut alert)) if result.is_err() => {
-                if let EventBody::Alert(a) = &mut alert.body {
-                    a.related_event_id = None;
+            Pending::Events(events) if result.is_ok() => {
+                // A committed void takes its passage back out of the counters.
+                for (direction, class) in events.drafts.into_iter().filter_map(|(_, v)| v) {
+                    let undo = match direction {
+                        Direction::In => Direction::Out,
+                        Direction::Out => Direction::In,
+                    };
+                    self.count(undo, class);
                 }
-                self.record(vec![alert], Pending::Note, out);
             }
-            Pending::Void(direction, class) if result.is_ok() => {
-                let undo = match direction {
-                    Direction::In => Direction::Out,
-                    Direction::Out => Direction::In,
-                };
-                self.count(undo, class);
-            }
-            // A failed void leaves the passage in the journal, and so in the counters.
-            Pending::Denial(_) | Pending::Void(..) | Pending::Note => {}
+            Pending::Events(events) => self.unrecorded(events, now),
         }
     }
 
@@ -293,10 +285,10 @@ impl Lane {
             }));
             if !let_out {
                 self.show(Light::Red, OUT_OF_ORDER, now, out);
-                self.record(notes, Pending::Note, out);
+                self.record_events(Events::of(notes), out);
                 return;
             }
-            self.record(notes, Pending::Note, out);
+            self.record_events(Events::of(notes), out);
         }
         let recorded = result.is_ok();
         if recorded {

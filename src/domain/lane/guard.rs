@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::alerts;
-use super::{Action, Arm, BarrierCommand, Lane, Light, Pending, Sensor, SensorState, ms, secs};
+use super::{Action, Arm, BarrierCommand, Events, Lane, Light, Sensor, SensorState, ms, secs};
 use crate::domain::contract::EventBody;
 use crate::domain::time::Mono;
 
@@ -165,7 +165,11 @@ impl Lane {
                     related_event_id: id,
                 };
                 let void = self.mint(void);
-                self.record(vec![void], Pending::Void(grant.direction, grant.class), out);
+                let events = Events {
+                    drafts: vec![(void, Some((grant.direction, grant.class)))],
+                    lockdown: false,
+                };
+                self.record_events(events, out);
             }
             self.lower(now, out);
         }
@@ -198,6 +202,15 @@ impl Lane {
         }
 
         self.start_open(out);
+
+        // Events a failed commit left over: try them again.
+        if self.retry_at.is_some_and(|t| now >= t) {
+            self.retry_at = None;
+            let events = std::mem::take(&mut self.unrecorded);
+            if !events.drafts.is_empty() {
+                self.record_events(events, out);
+            }
+        }
 
         // The lamps: idle at start-up, and once a signal has been shown long
         // enough (a green stays while its vehicle may still pass).
@@ -237,7 +250,7 @@ impl Lane {
         let loops = [&self.arming_ep, &self.safety_ep]
             .map(|ep| ep.since.filter(|_| !ep.alerted).map(|t| t + loop_fault));
         let signal = self.signal_until.filter(|_| self.grant.is_none());
-        [grant, self.close_at, held, signal]
+        [grant, self.close_at, held, signal, self.retry_at]
             .into_iter()
             .chain(loops)
             .flatten()
