@@ -149,12 +149,14 @@ enum Pending {
 /// Events nothing waits on, as committed together.
 #[derive(Debug, Clone, Default)]
 struct Events {
-    /// Each event, and for a `void` the passage's direction and class, to
-    /// count back once it is committed.
-    drafts: Vec<(Draft, Option<(Direction, Option<VehicleClass>)>)>,
+    /// Each event, and for a `void` what it undoes once committed.
+    drafts: Vec<(Draft, Option<Voided>)>,
     /// They carry a lockdown change: persist the lane's flag with them.
     lockdown: bool,
 }
+
+/// The direction and class of a voided passage, to count back.
+type Voided = (Direction, Option<VehicleClass>);
 
 impl Events {
     fn of(drafts: Vec<Draft>) -> Events {
