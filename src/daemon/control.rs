@@ -120,6 +120,11 @@ async fn ask<T>(
     rx.await.map_err(|_| gone())?
 }
 
+/// `ms` as a span of time, refused past about ±292 million years.
+fn span(ms: i64) -> Result<chrono::TimeDelta, String> {
+    chrono::TimeDelta::try_milliseconds(ms).ok_or_else(|| format!("{ms} ms is out of range"))
+}
+
 async fn answer(line: &str, daemon: &mpsc::Sender<Request>) -> Value {
     let request = match serde_json::from_str::<ControlRequest>(line) {
         Ok(request) => request,
@@ -132,15 +137,15 @@ async fn answer(line: &str, daemon: &mpsc::Sender<Request>) -> Value {
         ControlRequest::Lockdown { on } => ask(daemon, |tx| Request::Lockdown(on, tx))
             .await
             .map(|on| json!({"ok": true, "lockdown": on})),
-        ControlRequest::Advance { ms } => ask(daemon, |tx| {
-            Request::Advance(chrono::TimeDelta::milliseconds(ms), tx)
-        })
-        .await
+        ControlRequest::Advance { ms } => match span(ms) {
+            Ok(by) => ask(daemon, |tx| Request::Advance(by, tx)).await,
+            Err(e) => Err(e),
+        }
         .map(|now| json!({"ok": true, "now": now})),
-        ControlRequest::StepWall { ms } => ask(daemon, |tx| {
-            Request::StepWall(chrono::TimeDelta::milliseconds(ms), tx)
-        })
-        .await
+        ControlRequest::StepWall { ms } => match span(ms) {
+            Ok(by) => ask(daemon, |tx| Request::StepWall(by, tx)).await,
+            Err(e) => Err(e),
+        }
         .map(|now| json!({"ok": true, "now": now})),
     };
     reply.unwrap_or_else(|e| json!({"ok": false, "error": e}))
@@ -204,4 +209,23 @@ pub async fn advance(path: &Path, ms: i64) -> Result<Timestamp, ControlError> {
 /// Steps a manual clock's wall clock; returns its new reading.
 pub async fn step_wall(path: &Path, ms: i64) -> Result<Timestamp, ControlError> {
     typed(path, &ControlRequest::StepWall { ms }, "now").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_junk_or_out_of_range_request_is_refused_and_the_daemon_not_asked() {
+        let (tx, mut rx) = mpsc::channel(1);
+        for line in [
+            r#"{"cmd":"advance","ms":-9223372036854775808}"#,
+            r#"{"cmd":"fly"}"#,
+            "not json",
+        ] {
+            let reply = answer(line, &tx).await;
+            assert_eq!(reply["ok"], false, "{line}: {reply}");
+        }
+        assert!(rx.try_recv().is_err(), "nothing reached the daemon");
+    }
 }
