@@ -108,7 +108,9 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) {
                     continue;
                 }
                 // A last line without its newline is still a request.
-                let reply = handle(&shared, &buf, &mut watch);
+                // May wait for room in a queue to the daemon (the module
+                // doc): the reply, and this connection's next line, wait too.
+                let reply = handle(&shared, &buf, &mut watch).await;
                 buf.clear();
                 reply.to_string()
             }
@@ -144,7 +146,11 @@ async fn next_watch(watch: &mut Option<broadcast::Receiver<String>>) -> String {
 }
 
 /// Applies one request line and builds its reply.
-fn handle(shared: &Shared, line: &[u8], watch: &mut Option<broadcast::Receiver<String>>) -> Value {
+pub(super) async fn handle(
+    shared: &Shared,
+    line: &[u8],
+    watch: &mut Option<broadcast::Receiver<String>>,
+) -> Value {
     let request = std::str::from_utf8(line)
         .map_err(|_| "request is not UTF-8".to_string())
         .and_then(|text| {
@@ -152,7 +158,10 @@ fn handle(shared: &Shared, line: &[u8], watch: &mut Option<broadcast::Receiver<S
                 format!("bad request: {e} (one JSON object per line, e.g. {{\"cmd\":\"state\"}})")
             })
         });
-    let result = request.and_then(|request| apply(shared, request, watch));
+    let result = match request {
+        Ok(request) => apply(shared, request, watch).await,
+        Err(error) => Err(error),
+    };
     match result {
         Ok(Value::Object(mut fields)) => {
             fields.insert("ok".into(), true.into());
@@ -167,16 +176,23 @@ fn handle(shared: &Shared, line: &[u8], watch: &mut Option<broadcast::Receiver<S
 }
 
 /// Applies a parsed request; returns the reply fields beyond `ok`.
-fn apply(
+async fn apply(
     shared: &Shared,
     request: SimRequest,
     watch: &mut Option<broadcast::Receiver<String>>,
 ) -> Result<Value, String> {
     let reply = match request {
         SimRequest::Vehicle { sensor, state } => {
+            // Room first, without the lock: an edge is never dropped, so the
+            // client waits while the queue is full (even for a request that
+            // turns out to change nothing).
+            let room = shared.edge_room().await;
             let mut s = shared.lock();
-            let changed = shared.set_sensor(&mut s, sensor, state);
-            json!({ "changed": changed })
+            let event = shared.set_sensor(&mut s, sensor, state);
+            if let (Some(event), Some(room)) = (event, room) {
+                room.send(event);
+            }
+            json!({ "changed": event.is_some() })
         }
         SimRequest::Tap { card } => {
             let credential = Credential::from_hex(&card).map_err(|e| e.to_string())?;
@@ -194,6 +210,9 @@ fn apply(
         }
         SimRequest::TapCorrupt => tap(shared, ReaderEvent::Misread, SimInput::TapCorrupt)?,
         SimRequest::Reader { online, reason } => {
+            // Like a sensor edge, a health change is never dropped: room
+            // first, without the lock (see HEALTH_ROOM).
+            let room = shared.health_room().await;
             let mut s = shared.lock();
             let changed = s.reader_online != online;
             if changed {
@@ -204,8 +223,11 @@ fn apply(
                     None => ReaderHealth::Ok,
                     Some(r) => ReaderHealth::Offline(r.clone()),
                 };
-                // Health changes happen even with nobody reading; not an error.
-                let _ = shared.reader_tx.send(ReaderEvent::Health(health));
+                // No room means nobody holds the reader: health changes
+                // happen even with nobody reading; not an error.
+                if let Some(room) = room {
+                    room.send(ReaderEvent::Health(health));
+                }
                 shared.publish(WatchLine::In(SimInput::Reader { online, reason }));
             }
             json!({ "changed": changed })
@@ -226,7 +248,8 @@ fn apply(
     Ok(reply)
 }
 
-/// Queues a reader event, unless the reader is offline or nobody reads it.
+/// Queues a reader event, unless the reader is offline, nobody reads it or
+/// its queue is full: then the read is lost, and neither queued nor watched.
 fn tap(shared: &Shared, event: ReaderEvent, echo: SimInput) -> Result<Value, String> {
     let s = shared.lock();
     if !s.reader_online {
@@ -234,10 +257,10 @@ fn tap(shared: &Shared, event: ReaderEvent, echo: SimInput) -> Result<Value, Str
             "the reader is offline; bring it back with {\"cmd\":\"reader\",\"online\":true}".into(),
         );
     }
-    shared
-        .reader_tx
-        .send(event)
-        .map_err(|_| "nobody is reading the simulated card reader".to_string())?;
+    // Under the lock, so the read is queued after any health change made
+    // before it: a tap is refused while offline, so the daemon always hears
+    // the reader came back before it hears a read made after that.
+    shared.read_room()?.send(event);
     shared.publish(WatchLine::In(echo));
     drop(s);
     Ok(json!({}))

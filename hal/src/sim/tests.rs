@@ -4,7 +4,12 @@
 use serde_json::json;
 use tempfile::TempDir;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use tokio::task::unconstrained;
 
 use serde_json::Value;
 
@@ -763,4 +768,401 @@ fn the_cli_words_are_the_documented_requests() {
     error(&["barrier-follows", "stuck"]);
     error(&["tap"]);
     error(&["tap_corrupt"]);
+}
+
+// Bounded queues to the daemon. "Waits" is shown by polling the request's
+// future once by hand: Pending while there is no room is deterministic (the
+// room is a semaphore and a channel, nothing timed), and Ready on the next
+// poll once the daemon side took an event. `guard` only turns a hang into a
+// failure; nothing waits on a clock to synchronise.
+
+/// Fails instead of hanging if `fut` never finishes.
+async fn guard<F: Future>(fut: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(20), fut)
+        .await
+        .expect("did not finish in 20 s: waiting for room that never came?")
+}
+
+/// Polls once, outside tokio's cooperative budget (which could otherwise
+/// make a future with room look like one waiting for it).
+fn poll_once<F: Future>(fut: std::pin::Pin<&mut tokio::task::Unconstrained<F>>) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    fut.poll(&mut cx)
+}
+
+/// The output of `fut` if it is ready right now (an event already queued).
+fn ready<F: Future>(fut: F) -> Option<F::Output> {
+    match poll_once(pin!(unconstrained(fut))) {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    }
+}
+
+/// The reader's next event, which must be queued already: a reply comes
+/// only once its event is queued, so there is nothing to wait for.
+fn next_read(reader: &mut SimReader) -> ReaderEvent {
+    ready(reader.next_event())
+        .expect("an event queued")
+        .unwrap()
+}
+
+/// Presence's next edge, which must be queued already (see `next_read`).
+fn next_edge(presence: &mut SimPresence) -> SensorEvent {
+    ready(presence.next_event())
+        .expect("an edge queued")
+        .unwrap()
+}
+
+/// Every event the reader has queued now, taken.
+fn take_reads(reader: &mut SimReader) -> Vec<ReaderEvent> {
+    std::iter::from_fn(|| ready(reader.next_event()).map(Result::unwrap)).collect()
+}
+
+/// Every edge presence has queued now, taken.
+fn take_edges(presence: &mut SimPresence) -> Vec<SensorEvent> {
+    std::iter::from_fn(|| ready(presence.next_event()).map(Result::unwrap)).collect()
+}
+
+/// A distinct 4-byte card for each `i`.
+fn card(i: usize) -> String {
+    format!("{:08X}", 0x0400_0000 + i)
+}
+
+fn read_of(i: usize) -> ReaderEvent {
+    ReaderEvent::Card(Credential::from_hex(&card(i)).unwrap())
+}
+
+async fn tap(sim: &mut SimClient, i: usize) -> Result<Value, HalError> {
+    sim.request(&SimRequest::Tap { card: card(i) }).await
+}
+
+/// Taps READ_QUEUE cards (0..READ_QUEUE) that nobody reads: the queue is full.
+async fn fill_reads(sim: &mut SimClient) {
+    for i in 0..READ_QUEUE {
+        tap(sim, i).await.unwrap();
+    }
+}
+
+/// The arming loop's `i`-th toggle from clear: occupied, clear, occupied, ...
+fn arming_toggle(i: usize) -> SensorEvent {
+    let state = if i.is_multiple_of(2) {
+        SensorState::Occupied
+    } else {
+        SensorState::Clear
+    };
+    SensorEvent {
+        sensor: Sensor::Arming,
+        state,
+    }
+}
+
+/// Queues SENSOR_QUEUE arming edges that nobody takes: the client room is full.
+async fn fill_edges(sim: &mut SimClient) {
+    for i in 0..SENSOR_QUEUE {
+        let edge = arming_toggle(i);
+        let reply = sim
+            .request(&vehicle(edge.sensor, edge.state))
+            .await
+            .unwrap();
+        assert_eq!(reply["changed"], true);
+    }
+}
+
+#[tokio::test]
+async fn a_tap_that_finds_the_reader_queue_full_is_dropped_with_tap_again() {
+    let mut lane = start();
+    let mut watch = lane.client().await.watch().await.unwrap();
+    let mut sim = lane.client().await;
+    guard(fill_reads(&mut sim)).await;
+
+    // Every kind of read is dropped, and the client is told to tap again.
+    let refused = [
+        tap(&mut sim, 100).await,
+        sim.request(&SimRequest::TapAuthFailed { card: card(101) })
+            .await,
+        sim.request(&SimRequest::TapCorrupt).await,
+    ];
+    for reply in refused {
+        let err = reply.unwrap_err();
+        assert!(
+            matches!(&err, HalError::Refused(m) if m.contains("queue is full") && m.contains("tap again")),
+            "{err}"
+        );
+    }
+    // Watchers saw the queued taps and then the marker: the dropped reads
+    // were not echoed.
+    lane.barrier.command(BarrierCommand::Down).await.unwrap();
+    for i in 0..READ_QUEUE {
+        let line = watch.next().await.unwrap().unwrap();
+        assert_eq!(line, WatchLine::In(SimInput::Tap { card: card(i) }));
+    }
+    assert_eq!(
+        watch.next().await.unwrap().unwrap(),
+        WatchLine::Out(SimOutput::Barrier {
+            cmd: BarrierCommand::Down
+        })
+    );
+
+    // Taking one read makes room for exactly one more.
+    assert_eq!(next_read(&mut lane.reader), read_of(0));
+    tap(&mut sim, 200).await.unwrap();
+    assert!(tap(&mut sim, 201).await.is_err(), "full again");
+    for i in 1..READ_QUEUE {
+        assert_eq!(next_read(&mut lane.reader), read_of(i));
+    }
+    // The one read taken in, and the dropped ones stay dropped.
+    assert_eq!(take_reads(&mut lane.reader), [read_of(200)]);
+}
+
+#[tokio::test]
+async fn health_changes_pass_a_full_read_queue_and_keep_their_place() {
+    let mut lane = start();
+    let mut sim = lane.client().await;
+    guard(fill_reads(&mut sim)).await;
+
+    let offline = SimRequest::Reader {
+        online: false,
+        reason: Some("no answer".into()),
+    };
+    let online = SimRequest::Reader {
+        online: true,
+        reason: None,
+    };
+    // Answered at once (the guard fails a request left waiting), and changed.
+    let reply = guard(sim.request(&offline)).await.unwrap();
+    assert_eq!(reply["changed"], true);
+    let reply = guard(sim.request(&online)).await.unwrap();
+    assert_eq!(reply["changed"], true);
+    // The health changes took no read's place: reads are still full.
+    assert!(tap(&mut sim, 100).await.is_err());
+
+    // Reads come first, as they were made first; then the changes; then a
+    // read made after the reader came back.
+    assert_eq!(next_read(&mut lane.reader), read_of(0));
+    tap(&mut sim, 200).await.unwrap();
+    for i in 1..READ_QUEUE {
+        assert_eq!(next_read(&mut lane.reader), read_of(i));
+    }
+    assert_eq!(
+        next_read(&mut lane.reader),
+        ReaderEvent::Health(ReaderHealth::Offline("no answer".into()))
+    );
+    assert_eq!(
+        next_read(&mut lane.reader),
+        ReaderEvent::Health(ReaderHealth::Ok)
+    );
+    assert_eq!(take_reads(&mut lane.reader), [read_of(200)]);
+}
+
+#[tokio::test]
+async fn a_health_change_past_its_room_waits_and_is_not_lost() {
+    let mut lane = start();
+    let mut sim = lane.client().await;
+    guard(fill_reads(&mut sim)).await;
+    // HEALTH_ROOM changes fill the rest of the queue, all answered at once.
+    for i in 0..HEALTH_ROOM {
+        let request = SimRequest::Reader {
+            online: i % 2 == 1,
+            reason: Some(format!("flap {i}")),
+        };
+        guard(sim.request(&request)).await.unwrap();
+    }
+    assert!(
+        sim.state().await.unwrap().reader_online,
+        "an even number of flaps"
+    );
+
+    let shared = lane.presence.shared.clone();
+    let mut no_watch = None;
+    let line = br#"{"cmd":"reader","online":false,"reason":"one too many"}"#;
+    let mut next = pin!(unconstrained(server::handle(&shared, line, &mut no_watch)));
+    assert!(poll_once(next.as_mut()).is_pending(), "waits for room");
+    assert!(poll_once(next.as_mut()).is_pending(), "still no room");
+    assert!(shared.snapshot().reader_online, "not applied while waiting");
+
+    assert_eq!(next_read(&mut lane.reader), read_of(0));
+    let Poll::Ready(reply) = poll_once(next.as_mut()) else {
+        panic!("still waiting after the daemon took an event");
+    };
+    assert_eq!(reply, json!({"ok": true, "changed": true}));
+
+    let rest = take_reads(&mut lane.reader);
+    let mut expected: Vec<ReaderEvent> = (1..READ_QUEUE).map(read_of).collect();
+    expected.extend((0..HEALTH_ROOM).map(|i| {
+        ReaderEvent::Health(if i % 2 == 1 {
+            ReaderHealth::Ok
+        } else {
+            ReaderHealth::Offline(format!("flap {i}"))
+        })
+    }));
+    expected.push(ReaderEvent::Health(ReaderHealth::Offline(
+        "one too many".into(),
+    )));
+    assert_eq!(rest, expected);
+}
+
+#[tokio::test]
+async fn a_sensor_change_past_the_queue_waits_for_the_daemon_and_is_not_lost() {
+    let mut lane = start();
+    let mut sim = lane.client().await;
+    guard(fill_edges(&mut sim)).await;
+
+    let shared = lane.presence.shared.clone();
+    let mut no_watch = None;
+    let line = br#"{"cmd":"vehicle","sensor":"safety","state":"occupied"}"#;
+    let mut next = pin!(unconstrained(server::handle(&shared, line, &mut no_watch)));
+    assert!(poll_once(next.as_mut()).is_pending(), "waits for room");
+    assert!(poll_once(next.as_mut()).is_pending(), "still no room");
+    // The input changes only once its edge has room: `current` and the
+    // queue never disagree.
+    assert_eq!(lane.presence.current(Sensor::Safety), SensorState::Clear);
+
+    // The switch edge a barrier command makes does not wait (the daemon
+    // awaits the command) and has room that clients cannot take.
+    guard(lane.barrier.command(BarrierCommand::Up))
+        .await
+        .unwrap();
+
+    assert_eq!(next_edge(&mut lane.presence), arming_toggle(0));
+    let Poll::Ready(reply) = poll_once(next.as_mut()) else {
+        panic!("still waiting after the daemon took an edge");
+    };
+    assert_eq!(reply, json!({"ok": true, "changed": true}));
+    assert_eq!(lane.presence.current(Sensor::Safety), SensorState::Occupied);
+
+    let rest = take_edges(&mut lane.presence);
+    let mut expected: Vec<SensorEvent> = (1..SENSOR_QUEUE).map(arming_toggle).collect();
+    expected.push(SensorEvent {
+        sensor: Sensor::BarrierUp,
+        state: SensorState::Occupied,
+    });
+    expected.push(SensorEvent {
+        sensor: Sensor::Safety,
+        state: SensorState::Occupied,
+    });
+    assert_eq!(rest, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensor_changes_from_many_clients_all_arrive_in_the_order_they_happened() {
+    // One client per input, each cycling its input through every state, so
+    // every request is an edge; together more than the queue holds.
+    const PER_CLIENT: usize = 120;
+    let cycle = [
+        SensorState::Occupied,
+        SensorState::Fault,
+        SensorState::Clear,
+    ];
+    let mut lane = start();
+    let mut watch = lane.client().await.watch().await.unwrap();
+    let mut clients = tokio::task::JoinSet::new();
+    for sensor in Sensor::ALL {
+        let mut sim = lane.client().await;
+        clients.spawn(async move {
+            for i in 0..PER_CLIENT {
+                let reply = sim.request(&vehicle(sensor, cycle[i % 3])).await.unwrap();
+                assert_eq!(reply["changed"], true, "{sensor} #{i}");
+            }
+        });
+    }
+    let total = Sensor::ALL.len() * PER_CLIENT;
+    assert!(total > SENSOR_QUEUE);
+
+    // Take nothing until the queue is full, so the clients must wait.
+    let mut watched = Vec::new();
+    while watched.len() < SENSOR_QUEUE {
+        if let WatchLine::In(SimInput::Sensor(edge)) = guard(watch.next()).await.unwrap().unwrap() {
+            watched.push(edge);
+        }
+    }
+    let mut taken = Vec::new();
+    let all_sent = async {
+        while let Some(done) = clients.join_next().await {
+            done.expect("a client failed");
+        }
+    };
+    let mut all_sent = pin!(all_sent);
+    guard(async {
+        loop {
+            tokio::select! {
+                edge = lane.presence.next_event() => taken.push(edge.unwrap()),
+                () = &mut all_sent => break,
+            }
+        }
+    })
+    .await;
+    // Every reply came after its edge was queued, so the rest is all there.
+    taken.extend(take_edges(&mut lane.presence));
+    while watched.len() < total {
+        if let WatchLine::In(SimInput::Sensor(edge)) = guard(watch.next()).await.unwrap().unwrap() {
+            watched.push(edge);
+        }
+    }
+
+    // None lost, each client's in its order, and the queue order is the
+    // order the inputs changed in (watchers are told under the same lock).
+    assert_eq!(taken.len(), total);
+    for sensor in Sensor::ALL {
+        let states: Vec<SensorState> = taken
+            .iter()
+            .filter(|e| e.sensor == sensor)
+            .map(|e| e.state)
+            .collect();
+        let sent: Vec<SensorState> = (0..PER_CLIENT).map(|i| cycle[i % 3]).collect();
+        assert_eq!(states, sent, "{sensor}");
+    }
+    assert_eq!(taken, watched);
+}
+
+#[tokio::test]
+async fn switch_edges_past_their_room_are_lost_but_the_switch_moves() {
+    // What SWITCH_ROOM promises, and what happens to a consumer that breaks
+    // the rule of taking sensor edges between barrier commands: the
+    // command never waits, the switch moves, the extra edges are lost.
+    // Clients fill their share first: otherwise switch edges may use it.
+    let mut lane = start();
+    guard(fill_edges(&mut lane.client().await)).await;
+    // Up, down, up, ...: every command moves the switch, so makes an edge.
+    let switch = |i: usize| {
+        if i.is_multiple_of(2) {
+            (BarrierCommand::Up, SensorState::Occupied)
+        } else {
+            (BarrierCommand::Down, SensorState::Clear)
+        }
+    };
+    for i in 0..=SWITCH_ROOM {
+        guard(lane.barrier.command(switch(i).0)).await.unwrap();
+    }
+    assert_eq!(
+        lane.presence.current(Sensor::BarrierUp),
+        switch(SWITCH_ROOM).1
+    );
+    let taken = take_edges(&mut lane.presence);
+    let (clients, switched) = taken.split_at(SENSOR_QUEUE);
+    assert!(clients.iter().all(|e| e.sensor == Sensor::Arming));
+    let switched: Vec<SensorState> = switched.iter().map(|e| e.state).collect();
+    let kept: Vec<SensorState> = (0..SWITCH_ROOM).map(|i| switch(i).1).collect();
+    assert_eq!(switched, kept, "the last command's edge is lost");
+}
+
+#[tokio::test]
+async fn with_nobody_taking_edges_a_change_still_applies_at_once() {
+    let Lane {
+        _dir,
+        path,
+        presence,
+        ..
+    } = start();
+    let mut sim = SimClient::connect(&path).await.unwrap();
+    guard(fill_edges(&mut sim)).await;
+    // The queued edges go with the receiver, and with them their room.
+    drop(presence);
+    let reply = guard(sim.request(&vehicle(Sensor::Safety, SensorState::Occupied)))
+        .await
+        .unwrap();
+    assert_eq!(reply["changed"], true);
+    assert_eq!(
+        sim.state().await.unwrap().sensors.safety,
+        SensorState::Occupied
+    );
 }
