@@ -12,10 +12,19 @@
 //! ([`gate`]). Timers run on the monotonic clock ([`clock`]).
 //!
 //! # Queues, and what happens when one is full
-//! - Sensor edges (hal → loop): taken first, always. A backend must never
-//!   drop one: the sim waits for room rather than lose an edge.
-//! - Card reads (hal → loop): a backend may drop a read when its queue is
-//!   full (the driver taps again); the loop stops taking reads while
+//! - Sensor edges (hal → loop): taken first, always, and every queued edge
+//!   before anything else (`catch_up`). A backend must never drop one: the
+//!   sim holds [`hal::sim::SENSOR_QUEUE`] client edges and a client past
+//!   that waits for room. The barrier-up edges the sim makes inside
+//!   `Barrier::command`, which this loop awaits, cannot wait; they have
+//!   [`hal::sim::SWITCH_ROOM`] places of their own, enough because the loop
+//!   takes queued edges between barrier commands. Keep it so.
+//! - Card reads and reader health (hal → loop): one queue, in order. A
+//!   backend may drop a read when its queue is full (the driver taps
+//!   again): the sim holds [`hal::sim::READ_QUEUE`] reads and refuses a tap
+//!   past that with "tap again". A health change is never dropped and has
+//!   room reads cannot take ([`hal::sim::HEALTH_ROOM`]), but it is taken
+//!   only when reads are: the loop stops taking both while
 //!   [`gate::MAX_IN_FLIGHT`] store calls are pending.
 //! - Store calls (loop → store thread): at most [`gate::MAX_IN_FLIGHT`] sent
 //!   for cards and control requests; sensor edges and timers may add the few
