@@ -9,7 +9,7 @@
 //!
 //! The loop never waits on the disk: store calls are sent to the store thread
 //! and their answers are one more source of the `select!`
-//! ([`gate`]). Timers run on the monotonic clock ([`clock`]).
+//! (`gate`). Timers run on the monotonic clock ([`clock`]).
 //!
 //! # Queues, and what happens when one is full
 //! - Sensor edges (hal → loop): taken first, always, and every queued edge
@@ -25,8 +25,8 @@
 //!   past that with "tap again". A health change is never dropped and has
 //!   room reads cannot take ([`hal::sim::HEALTH_ROOM`]), but it is taken
 //!   only when reads are: the loop stops taking both while
-//!   [`gate::MAX_IN_FLIGHT`] store calls are pending.
-//! - Store calls (loop → store thread): at most [`gate::MAX_IN_FLIGHT`] sent
+//!   [`MAX_IN_FLIGHT`] store calls are pending.
+//! - Store calls (loop → store thread): at most [`MAX_IN_FLIGHT`] sent
 //!   for cards and control requests; sensor edges and timers may add the few
 //!   commits they cause beyond it, so an edge is never held back.
 //! - Control requests: a channel of [`CONTROL_QUEUE`]; a client waits for room.
@@ -47,7 +47,8 @@ use parkgate_hal as hal;
 use tokio::sync::{mpsc, oneshot};
 
 use self::clock::Clock;
-use self::gate::{Gate, MAX_IN_FLIGHT};
+use self::gate::Gate;
+pub use self::gate::MAX_IN_FLIGHT;
 use self::status::Status;
 use crate::config::Config;
 use crate::domain::lane::{Counters, Input, Lane, LaneConfig};

@@ -28,7 +28,7 @@ use crate::store::{Store, StoreError};
 /// Store calls in flight above this, the loop stops taking cards and
 /// control requests (sensor edges are always taken) until the store catches
 /// up: the queue to the store thread stays bounded.
-pub(super) const MAX_IN_FLIGHT: usize = 64;
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// A store call's answer, to be fed back in order.
 pub(super) enum Answer {
