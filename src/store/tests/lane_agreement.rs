@@ -161,6 +161,9 @@ struct Gate {
     drift: BTreeMap<VehicleClass, i64>,
     /// The drift each committed passage made, for its void to undo.
     drift_of: HashMap<String, (VehicleClass, i64)>,
+    /// Each committed passage of a known vehicle: check_in or not, its
+    /// vehicle and class, for a late void (see `note_drift`).
+    passages: HashMap<String, (bool, String, VehicleClass)>,
 }
 
 impl Gate {
@@ -195,6 +198,7 @@ impl Gate {
             seed,
             drift: VehicleClass::ALL.into_iter().map(|c| (c, 0)).collect(),
             drift_of: HashMap::new(),
+            passages: HashMap::new(),
         }
     }
 
@@ -305,6 +309,22 @@ impl Gate {
                 EventBody::Void { related_event_id } => {
                     if let Some((class, d)) = self.drift_of.remove(related_event_id) {
                         *self.drift.get_mut(&class).unwrap() -= d;
+                    } else if let Some((check_in, vehicle, class)) =
+                        self.passages.get(related_event_id).cloned()
+                    {
+                        // A void committed late (a retry after a failed
+                        // commit) finds the vehicle's row moved on: the store
+                        // leaves presence alone, the counters take the
+                        // passage back all the same.
+                        let row = inside(&Some(vehicle));
+                        let late = if check_in {
+                            row.is_none_or(|r| &r.event_id != related_event_id)
+                        } else {
+                            row.is_some()
+                        };
+                        if late {
+                            *self.drift.get_mut(&class).unwrap() += if check_in { 1 } else { -1 };
+                        }
                     }
                     None
                 }
@@ -313,6 +333,17 @@ impl Gate {
             if let Some((class, d)) = made {
                 *self.drift.get_mut(&class).unwrap() += d;
                 self.drift_of.insert(event_id.clone(), (class, d));
+            }
+            let passage = match body {
+                EventBody::CheckIn(p) => Some((true, p)),
+                EventBody::CheckOut(c) => Some((false, &c.passage)),
+                _ => None,
+            };
+            if let Some((check_in, p)) = passage
+                && let (Some(vehicle), Some(class)) = (&p.vehicle_id, p.vehicle_class)
+            {
+                self.passages
+                    .insert(event_id.clone(), (check_in, vehicle.clone(), class));
             }
         }
     }
