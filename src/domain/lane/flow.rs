@@ -283,12 +283,11 @@ impl Lane {
                 }
                 d
             }));
+            self.record_events(Events::of(notes), out);
             if !let_out {
                 self.show(Light::Red, OUT_OF_ORDER, now, out);
-                self.record_events(Events::of(notes), out);
                 return;
             }
-            self.record_events(Events::of(notes), out);
         }
         let recorded = result.is_ok();
         if recorded {

@@ -423,6 +423,9 @@ struct World {
     journal: HashMap<String, (Direction, Option<VehicleClass>)>,
     /// Net vehicles per class, as the journal says.
     net: BTreeMap<VehicleClass, i64>,
+    /// The passages whose void the lane asked for and the store has not
+    /// committed yet.
+    voiding: HashSet<String>,
     passages: i64,
     voids: i64,
     strays: i64,
@@ -457,6 +460,7 @@ impl World {
             requests: VecDeque::new(),
             journal: HashMap::new(),
             net,
+            voiding: HashSet::new(),
             passages: 0,
             voids: 0,
             strays: 0,
@@ -505,20 +509,13 @@ impl World {
     }
 
     /// Vehicles of `class` that may leave: inside by the journal, less
-    /// check_ins whose void is on its way.
+    /// check_ins whose void is on its way (asked for, and not committed
+    /// yet: in a request, or kept by the lane for another try).
     fn may_leave(&self, class: VehicleClass) -> bool {
         let voiding = self
-            .requests
+            .voiding
             .iter()
-            .flat_map(|r| match r {
-                Request::Record(events) => events.as_slice(),
-                Request::Decide(_) => &[],
-            })
-            .map(|d| &d.body)
-            .filter(|e| {
-                matches!(e, EventBody::Void { related_event_id }
-                    if self.journal.get(related_event_id) == Some(&(Direction::In, Some(class))))
-            })
+            .filter(|id| self.journal.get(*id) == Some(&(Direction::In, Some(class))))
             .count() as i64;
         self.net[&class] - voiding > 0
     }
@@ -581,6 +578,7 @@ impl World {
             EventBody::CheckIn(p) => Some((Direction::In, p.vehicle_class)),
             EventBody::CheckOut(c) => Some((Direction::Out, c.passage.vehicle_class)),
             EventBody::Void { related_event_id } => {
+                self.voiding.remove(related_event_id);
                 let voided = self.journal.get(related_event_id).copied();
                 prop_assert!(
                     voided.is_some(),
@@ -635,9 +633,15 @@ impl World {
         for action in &actions {
             match action {
                 Action::Decide(card) => self.requests.push_back(Request::Decide(card.clone())),
-                Action::Record(commit) => self
-                    .requests
-                    .push_back(Request::Record(commit.events.clone())),
+                Action::Record(commit) => {
+                    for draft in &commit.events {
+                        if let EventBody::Void { related_event_id } = &draft.body {
+                            self.voiding.insert(related_event_id.clone());
+                        }
+                    }
+                    self.requests
+                        .push_back(Request::Record(commit.events.clone()));
+                }
                 Action::Barrier(b) => {
                     self.arm = *b;
                     self.arm_at = self.now;
