@@ -54,7 +54,7 @@ mod guard;
 mod guard_tests;
 mod ids;
 #[cfg(test)]
-mod proptests;
+pub(crate) mod proptests;
 #[cfg(test)]
 mod tests;
 mod types;

@@ -70,7 +70,7 @@ const FALL_MS: i64 = 4000;
 /// The proptest config: `PROPTEST_CASES` if set, else `default` cases. Read
 /// here rather than left to proptest's own precedence rules between an
 /// explicit config and the variable, which changed across 1.x.
-fn cases(default: u32) -> ProptestConfig {
+pub(crate) fn cases(default: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -98,7 +98,8 @@ enum Op {
     Reply(u32),
 }
 
-fn state() -> impl Strategy<Value = SensorState> {
+/// A loop's reading: mostly occupied or clear, sometimes a fault.
+pub(crate) fn state() -> impl Strategy<Value = SensorState> {
     prop_oneof![6 => Just(SensorState::Occupied), 6 => Just(SensorState::Clear), 1 => Just(SensorState::Fault)]
 }
 

@@ -29,6 +29,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use proptest::prelude::*;
 
+use crate::domain::lane::proptests::{cases, state};
+
 use super::*;
 use crate::domain::contract::{Alert, AlertKind, Clock, Denied, DenyReason, Severity};
 use crate::domain::lane::{
@@ -49,18 +51,6 @@ const FLEET: [(&str, VehicleClass); 4] = [
 /// Inside before the run, let in by a sibling gate.
 const SEEDED: [usize; 2] = [0, 2];
 
-/// The proptest config: `PROPTEST_CASES` if set, else `default` cases.
-fn cases(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
-
 #[derive(Debug, Clone)]
 enum Step {
     Sensor(Sensor, SensorState),
@@ -70,10 +60,6 @@ enum Step {
     Tick,
     /// The daemon answers its oldest request; the number picks the answer.
     Reply(u32),
-}
-
-fn state() -> impl Strategy<Value = SensorState> {
-    prop_oneof![6 => Just(SensorState::Occupied), 6 => Just(SensorState::Clear), 1 => Just(SensorState::Fault)]
 }
 
 fn step() -> impl Strategy<Value = Step> {
