@@ -36,16 +36,20 @@ impl SimServer {
     }
 
     /// Accepts clients forever, each on its own task. Returns only if
-    /// accepting fails; dropping the future stops accepting and removes the
-    /// socket file (connected clients keep being served until they leave).
+    /// accepting fails; dropping the future stops accepting, ends every
+    /// client's task with it (a daemon that stops leaves nothing running)
+    /// and removes the socket file.
     pub async fn run(self) -> Result<(), HalError> {
+        let mut clients = tokio::task::JoinSet::new();
         loop {
-            let (stream, _) = self
-                .listener
-                .accept()
-                .await
-                .map_err(|e| io_err("accept on", &self.path, e))?;
-            tokio::spawn(serve(stream, self.shared.clone()));
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, _) = accepted.map_err(|e| io_err("accept on", &self.path, e))?;
+                    clients.spawn(serve(stream, self.shared.clone()));
+                }
+                // Reap the clients that left, so the set does not grow.
+                Some(_) = clients.join_next(), if !clients.is_empty() => {}
+            }
         }
     }
 }

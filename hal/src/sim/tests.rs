@@ -1166,3 +1166,28 @@ async fn with_nobody_taking_edges_a_change_still_applies_at_once() {
         SensorState::Occupied
     );
 }
+
+#[tokio::test]
+async fn stopping_the_server_ends_its_clients_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.sock");
+    let parts = bind(&path, SensorStates::default()).unwrap();
+    let server = tokio::spawn(parts.server.run());
+    let mut client = SimClient::connect(&path).await.unwrap();
+    let reply = client.request(&SimRequest::State).await.unwrap();
+    assert_eq!(reply["ok"], true, "served while running");
+
+    server.abort();
+    assert!(server.await.unwrap_err().is_cancelled());
+    let after = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        client.request(&SimRequest::State),
+    )
+    .await
+    .expect("an answer or an error, not a hang");
+    assert!(
+        after.is_err(),
+        "the connection ended with the server: {after:?}"
+    );
+    assert!(!path.exists(), "the socket file is gone");
+}
