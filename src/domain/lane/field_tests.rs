@@ -4,7 +4,7 @@
 //! never waits for the store.
 
 use super::tests::{
-    admit, admitted, barrier, config, deny, kinds, new_lane, ok, records, sensor, shows, started,
+    admitted, barrier, config, deny, kinds, new_lane, ok, records, sensor, shows, started,
 };
 use super::*;
 use crate::domain::contract::{AlertKind, DenyReason};
@@ -162,17 +162,9 @@ fn the_lamps_go_back_to_idle_after_the_signal_time() {
 
 #[test]
 fn a_green_never_stays_lit_over_a_lowered_arm() {
-    let mut cfg = config(Role::Entry);
-    cfg.timings.signal_s = 3600;
-    let mut lane = started(cfg, Sensors::default());
-    sensor(&mut lane, Sensor::Arming, Occupied, 0);
-    lane.step(Input::Card("04A1".into()), at(0));
-    lane.step(
-        Input::Decided(admit(Direction::In, "04A1", None, vec![])),
-        at(0),
-    );
-    lane.step(ok(), at(0));
-    sensor(&mut lane, Sensor::Safety, Occupied, 1000);
+    // The test config shows a signal for an hour: only the arm can end it.
+    let mut lane = admitted(Role::Entry, Direction::In, VehicleClass::Standard);
+    sensor(&mut lane, Sensor::Safety, Occupied, 1500);
     sensor(&mut lane, Sensor::Safety, Clear, 2000);
     let actions = lane.step(Input::Tick, at(2500));
     assert_eq!(barrier(&actions), vec![Down]);
