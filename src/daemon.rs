@@ -30,6 +30,10 @@
 //!   for cards and control requests; sensor edges and timers may add the few
 //!   commits they cause beyond it, so an edge is never held back.
 //! - Control requests: a channel of [`CONTROL_QUEUE`]; a client waits for room.
+//! - The HQ link: the loop tells it what the gate looks like through a
+//!   `watch` (never waits; the link sees the latest) and takes the alerts it
+//!   raises from a channel of [`crate::link::RAISED_QUEUE`], where the link
+//!   waits for room. The link reads the outbox through its own store calls.
 
 pub mod clock;
 pub mod control;
@@ -135,6 +139,7 @@ pub async fn run<R, P, B, F>(
     hw: Hardware<R, P, B, F>,
     options: Options,
     mut control: mpsc::Receiver<Request>,
+    link: crate::link::GateSide,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError>
 where
@@ -173,6 +178,8 @@ where
         in_flight: VecDeque::new(),
         status_wanted: Vec::new(),
         print,
+        link,
+        last_seq: 0,
     };
     tracing::info!(gate = %gate.cfg.gate.gate, role = ?gate.cfg.gate.role, lockdown, "gate running");
     gate.feed(Input::Tick).await?;
@@ -225,10 +232,14 @@ where
                 gate.catch_up(true).await?;
                 gate.control(request).await?;
             }
+            Some(alert) = gate.link.raised.recv() => {
+                gate.feed(crate::domain::lane::Input::Raise(alert)).await?;
+            }
             _ = clock_check.tick() => gate.check_clock().await?,
             _ = housekeeping.tick() => gate.housekeeping()?,
         }
         gate.settle_status()?;
+        gate.show_link();
     }
     // Commits already sent are finished by the store thread before it ends
     // (nothing is lost); their answers are not acted on any more.

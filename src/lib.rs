@@ -15,4 +15,5 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod domain;
+pub mod link;
 pub mod store;

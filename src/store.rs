@@ -13,6 +13,7 @@ mod codec;
 mod facts;
 mod housekeeping;
 mod journal;
+mod outbox;
 mod presence;
 mod replica;
 mod schema;
@@ -28,6 +29,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use housekeeping::Pruned;
+pub use outbox::{OutboxFacts, Stored};
 pub use replica::Applied;
 
 /// Who this gate is: the names it stamps on every event.

@@ -235,7 +235,8 @@ async fn status_availability_and_sim_on_a_running_gate() {
         "inside    compact 1",
         "entered   compact 1",
         "exited    none",
-        "outbox    1 event(s) waiting for HQ",
+        "outbox    1 event(s) waiting for HQ, the oldest for 0s",
+        "hq link   off ([mqtt] enabled = false): events wait in the outbox",
         "replica   seq 1",
     ];
     assert_eq!(text.lines().collect::<Vec<_>>(), expected);

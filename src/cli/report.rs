@@ -179,7 +179,7 @@ pub fn status(s: &Status) -> String {
     };
     let flag = |on: bool, text: &'static str| if on { text } else { "" };
     format!(
-        "gate      {}/{}/{} at {}{}\nlane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ\nreplica   seq {}\n",
+        "gate      {}/{}/{} at {}{}\nlane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ{}\nhq link   {}\nreplica   seq {}\n",
         s.site,
         s.lot,
         s.gate,
@@ -197,8 +197,30 @@ pub fn status(s: &Status) -> String {
         counts(&s.entered),
         counts(&s.exited),
         s.outbox_depth,
+        match s.outbox_oldest_age_s {
+            Some(age) => format!(", the oldest for {}", duration(age as i64)),
+            None => String::new(),
+        },
+        link(&s.link),
         s.replica_seq,
     )
+}
+
+/// The HQ link in one line: off, connected since when, or why not.
+fn link(l: &crate::link::LinkStatus) -> String {
+    let since = l
+        .since
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+        .unwrap_or_default();
+    let broker = l.broker.as_deref().unwrap_or("");
+    match (l.enabled, l.connected) {
+        (false, _) => "off ([mqtt] enabled = false): events wait in the outbox".to_string(),
+        (true, true) => format!("connected to {broker} since {since}"),
+        (true, false) => format!(
+            "NOT connected to {broker} since {since}: {}",
+            l.error.as_deref().unwrap_or("unknown")
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use crate::domain::lane::{By, Command};
 use crate::domain::model::{Presence, Timestamp};
 use crate::domain::policy::{self, Context, Facts};
 use crate::domain::time::{ClockWatch, Mono, Now};
+use crate::link::{GateSide, GateView};
 use crate::store::{Store, StoreError};
 
 /// Store calls in flight above this, the loop stops taking cards and
@@ -46,8 +47,7 @@ pub(super) enum Answer {
 
 /// The store's part of a [`Status`].
 pub(super) struct StoreStatus {
-    outbox_depth: u64,
-    replica_seq: u64,
+    outbox: crate::store::OutboxFacts,
     presence: Vec<Presence>,
 }
 
@@ -78,6 +78,10 @@ pub(super) struct Gate<R, P, B, F> {
     pub status_wanted: Vec<oneshot::Sender<Result<Status, String>>>,
     /// Print each committed event (stdout, for `parkgate run`).
     pub print: bool,
+    /// The HQ link's channels.
+    pub link: GateSide,
+    /// The highest `gate_seq` recorded (for the link).
+    pub last_seq: u64,
 }
 
 impl<R, P, B, F> Gate<R, P, B, F>
@@ -185,6 +189,9 @@ where
             Answer::Committed(result) => {
                 if let Ok(events) = &result {
                     self.printed(events);
+                    if let Some(last) = events.iter().map(|e| e.gate_seq).max() {
+                        self.last_seq = self.last_seq.max(last);
+                    }
                 }
                 self.feed(Input::Committed(result.map(|_| ()))).await
             }
@@ -198,6 +205,29 @@ where
         }
     }
 
+    /// Tells the link what the gate looks like now, if that changed (a
+    /// `watch`: never waits, the link sees the latest).
+    pub fn show_link(&mut self) {
+        let lane = self.lane.status();
+        let counters = self.lane.counters();
+        let view = GateView {
+            last_seq: self.last_seq,
+            lane: lane.phase,
+            reader_online: lane.reader_online,
+            clock: self.watch.clock(self.clock.now().mono),
+            lockdown: lane.lockdown,
+            entered: counters.entered.clone(),
+            exited: counters.exited.clone(),
+        };
+        self.link.view.send_if_modified(|shown| {
+            let changed = *shown != view;
+            if changed {
+                *shown = view;
+            }
+            changed
+        });
+    }
+
     /// Once nothing is in flight, reads what the waiting status requests need.
     pub fn settle_status(&mut self) -> Result<(), DaemonError> {
         if self.status_wanted.is_empty() || !self.in_flight.is_empty() {
@@ -206,8 +236,7 @@ where
         self.send(|db| {
             let read = || -> Result<StoreStatus, StoreError> {
                 Ok(StoreStatus {
-                    outbox_depth: db.outbox_depth()?,
-                    replica_seq: db.replica_seq()?,
+                    outbox: db.outbox_facts()?,
                     presence: db.presence()?,
                 })
             };
@@ -259,8 +288,14 @@ where
             occupancy,
             entered: counters.entered.clone(),
             exited: counters.exited.clone(),
-            outbox_depth: store.outbox_depth,
-            replica_seq: store.replica_seq,
+            outbox_depth: store.outbox.depth,
+            outbox_oldest: store.outbox.oldest,
+            outbox_oldest_age_s: store
+                .outbox
+                .oldest
+                .map(|t| (now.wall - t).num_seconds().max(0) as u64),
+            link: self.link.status.borrow().clone(),
+            replica_seq: store.outbox.replica_seq,
         }
     }
 

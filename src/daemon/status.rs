@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::contract::Clock;
 use crate::domain::lane::{BarrierCommand, Phase};
 use crate::domain::model::{Timestamp, VehicleClass};
+use crate::link::LinkStatus;
 
 /// The running gate at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,12 @@ pub struct Status {
     pub exited: BTreeMap<VehicleClass, u64>,
     /// Events waiting for HQ's broker.
     pub outbox_depth: u64,
+    /// The stamp of the oldest of them.
+    pub outbox_oldest: Option<Timestamp>,
+    /// How long the oldest has waited, in seconds (by the wall clock).
+    pub outbox_oldest_age_s: Option<u64>,
+    /// The HQ link.
+    pub link: LinkStatus,
     /// The last replica change batch applied.
     pub replica_seq: u64,
 }
@@ -60,6 +67,9 @@ mod tests {
             entered: [(VehicleClass::Standard, 5)].into(),
             exited: [(VehicleClass::Standard, 2)].into(),
             outbox_depth: 7,
+            outbox_oldest: None,
+            outbox_oldest_age_s: None,
+            link: LinkStatus::default(),
             replica_seq: 42,
         };
         let text = serde_json::to_string(&status).unwrap();

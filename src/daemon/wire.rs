@@ -12,6 +12,9 @@ use super::{CONTROL_QUEUE, DaemonError, Hardware, Options, control, run};
 use crate::config::{Backend, Config};
 use crate::store::{Db, Store};
 
+/// How long a stopping gate waits for its link to say goodbye to the broker.
+const LINK_STOP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs the gate `cfg` describes on `db` until `shutdown` resolves, then
 /// stops every task it started and joins the store thread, so that when it
 /// returns the database is closed and the sockets are gone.
@@ -65,8 +68,25 @@ async fn serve_with(
     let (tx, rx) = mpsc::channel(CONTROL_QUEUE);
     let listener = control::bind(&cfg.control.socket)?;
     tasks.spawn(control::serve(listener, tx));
+    let (side, link) = crate::link::start(&cfg, store.clone(), options.clock.clone());
+    let (stop_link, link_stopped) = oneshot::channel::<()>();
+    let link = link.map(|link| {
+        tracing::info!(broker = %crate::link::broker_url(&cfg), "HQ link enabled");
+        tokio::spawn(link.run(async move {
+            let _ = link_stopped.await;
+        }))
+    });
     let sockets = [cfg.control.socket.clone(), cfg.hardware.sim_socket.clone()];
-    let result = run(cfg, store, hw, options, rx, shutdown).await;
+    let result = run(cfg, store, hw, options, rx, side, shutdown).await;
+    // The link says `offline` and disconnects (bounded), then lets go of
+    // the store.
+    let _ = stop_link.send(());
+    if let Some(link) = link {
+        let abort = link.abort_handle();
+        if tokio::time::timeout(LINK_STOP, link).await.is_err() {
+            abort.abort();
+        }
+    }
     tasks.shutdown().await;
     for path in sockets {
         let _ = std::fs::remove_file(path);

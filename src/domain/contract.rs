@@ -28,6 +28,16 @@ pub fn event_topic(event: &Event) -> String {
     )
 }
 
+/// The root of one lot's topics: `parkgate/v1/{site}/{lot}`.
+pub fn lot_root(site: &str, lot: &str) -> String {
+    format!("parkgate/v1/{site}/{lot}")
+}
+
+/// The topic of an event of type `type_name` from a gate: `{gate root}/events/{type}`.
+pub fn event_type_topic(gate_root: &str, type_name: &str) -> String {
+    format!("{gate_root}/events/{type_name}")
+}
+
 /// Why a payload from HQ (or a file) was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {
@@ -322,7 +332,57 @@ pub enum Severity {
     Critical,
 }
 
+// ---------------------------------------------------------------- replay
+
+/// HQ asks for events `from_seq..=to_seq` again, `{gate root}/replay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayRequest {
+    pub v: u32,
+    pub from_seq: u64,
+    pub to_seq: u64,
+}
+
 // ---------------------------------------------------------------- status
+
+/// `online`, or `offline` in the last will (and on a clean stop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    Online,
+    Offline,
+}
+
+/// The card reader as the status topic reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReaderState {
+    Ok,
+    Offline,
+}
+
+/// `normal`, or `lockdown` (every credential denied until unlocked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Normal,
+    Lockdown,
+}
+
+/// The gate's status, `{gate root}/status` (retained; also the last will).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateStatus {
+    pub v: u32,
+    pub state: LinkState,
+    pub at: Timestamp,
+    pub version: String,
+    pub started_at: Timestamp,
+    pub replica_seq: u64,
+    pub outbox_depth: u64,
+    pub lane: crate::domain::lane::Phase,
+    pub reader: ReaderState,
+    pub clock: Clock,
+    pub mode: Mode,
+}
 
 /// The gate's counters, `{gate root}/occupancy` (retained).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

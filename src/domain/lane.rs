@@ -368,6 +368,7 @@ impl Lane {
                 let alert = alerts::output_failed(&why);
                 self.note(vec![alert], &mut out);
             }
+            Input::Raise(alert) => self.note(vec![EventBody::Alert(alert)], &mut out),
             Input::Tick => {}
         }
         self.settle(now, &mut out);

@@ -76,6 +76,12 @@ impl Db {
         Ok(events)
     }
 
+    /// The last `gate_seq` given out (0 before the first event); pruning
+    /// never lowers it.
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        get_meta(&self.conn, GATE_SEQ)
+    }
+
     /// Whether the gate was left in lockdown (by HQ or a technician).
     pub fn lockdown(&self) -> Result<bool, StoreError> {
         Ok(get_meta(&self.conn, LOCKDOWN)? == 1)

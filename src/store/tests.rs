@@ -5,6 +5,7 @@ mod facts;
 mod housekeeping;
 mod journal;
 mod lane_agreement;
+mod outbox;
 mod replica;
 mod schema;
 mod warm;

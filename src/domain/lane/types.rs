@@ -128,6 +128,9 @@ pub enum Input {
     ClockStepped(String),
     /// An output (barrier relay) refused a command: why.
     OutputFailed(String),
+    /// An alert raised outside the lane, e.g. by the HQ link (a replay it
+    /// cannot serve, a malformed message): recorded like the lane's own.
+    Raise(crate::domain::contract::Alert),
     /// A timer fired (or a periodic tick): `now` says what time it is.
     Tick,
 }

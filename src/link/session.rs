@@ -1,0 +1,561 @@
+//! The one place that drives rumqttc: connects (and reconnects with
+//! backoff), hands the uplink's rows to the client, pairs PUBACKs with them,
+//! publishes status and occupancy, and serves replay requests.
+//!
+//! Each connection gets a fresh rumqttc client and event loop, dropped with
+//! the connection: a publish rumqttc had not finished is never sent later
+//! out of order; the uplink sends it again from the outbox instead. The
+//! event loop is polled on a task of its own and its events arrive over a
+//! channel, so this task may wait on the store without the connection
+//! missing a keep-alive.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use tokio::sync::{mpsc, watch};
+
+use super::backoff::Backoff;
+use super::uplink::{Read, Uplink};
+use super::window::Tag;
+use super::{GateView, LinkStatus, WINDOW, options};
+use crate::config::MqttConfig;
+use crate::daemon::clock::Clock;
+use crate::domain::contract::{
+    self, Alert, AlertKind, GateStatus, LinkState, Mode, Occupancy, ReaderState, ReplayRequest,
+    Severity, VERSION,
+};
+use crate::domain::model::Timestamp;
+use crate::store::{Ident, OutboxFacts, Store, StoreError, Stored};
+
+/// Publishes beyond the event window: status and occupancy, one each.
+const EXTRA: usize = 4;
+/// How often the retained status is refreshed when nothing changes.
+const STATUS_EVERY: Duration = Duration::from_secs(60);
+/// How often acknowledged events are marked delivered when few come in.
+const MARK_EVERY: Duration = Duration::from_millis(100);
+/// Acknowledged events marked in one transaction at most.
+const MARK_BATCH: usize = 256;
+/// How long a clean stop waits for its `offline` status to be acknowledged.
+const GOODBYE: Duration = Duration::from_secs(2);
+
+/// The link's ends of its channels to the gate loop.
+pub(super) struct Ports {
+    pub view: watch::Receiver<GateView>,
+    pub raise: mpsc::Sender<Alert>,
+    pub status: watch::Sender<LinkStatus>,
+}
+
+/// The HQ link of one gate; see [`Link::run`].
+pub struct Link {
+    ident: Ident,
+    root: String,
+    mqtt: MqttConfig,
+    store: Store,
+    clock: Clock,
+    ports: Ports,
+    started_at: Timestamp,
+    up: Uplink,
+    backoff: Backoff,
+    /// The view last published in the status topic.
+    shown: Option<GateView>,
+    status_due: bool,
+    occupancy_due: bool,
+    /// The outbox and replica as last read, for the `offline` status.
+    facts: OutboxFacts,
+}
+
+/// Why a connection ended.
+enum Ended {
+    /// Shutdown: the link is done.
+    Stopped,
+    /// Lost or refused: try again after a backoff.
+    Lost(String),
+}
+
+impl Link {
+    pub(super) fn new(
+        ident: Ident,
+        mqtt: MqttConfig,
+        store: Store,
+        clock: Clock,
+        ports: Ports,
+    ) -> Link {
+        let root = contract::gate_root(&ident.site, &ident.lot, &ident.gate);
+        let started_at = clock.now().wall;
+        Link {
+            ident,
+            root,
+            mqtt,
+            store,
+            clock,
+            ports,
+            started_at,
+            up: Uplink::new(WINDOW),
+            backoff: Backoff::default(),
+            shown: None,
+            status_due: true,
+            occupancy_due: true,
+            facts: OutboxFacts::default(),
+        }
+    }
+
+    /// The MQTT client id the contract gives this gate.
+    fn client_id(&self) -> String {
+        let Ident { site, lot, gate } = &self.ident;
+        format!("parkgate-{site}-{lot}-{gate}")
+    }
+
+    /// Connects, publishes, reconnects, until `shutdown` resolves; then says
+    /// `offline` and disconnects cleanly. Never returns early: a broker that
+    /// cannot be reached is logged and shown in the status, and tried again.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let ended = match options::mqtt_options(&self.mqtt, &self.client_id()) {
+                Ok(options) => self.connection(options, &mut shutdown).await,
+                Err(e) => Ended::Lost(e.to_string()),
+            };
+            let why = match ended {
+                Ended::Stopped => break,
+                Ended::Lost(why) => why,
+            };
+            self.up.disconnected();
+            let wait = self.backoff.next(fastrand::f64());
+            tracing::warn!(
+                broker = %format!("{}:{}", self.mqtt.host, self.mqtt.port),
+                error = %why,
+                retry_in_ms = wait.as_millis() as u64,
+                "the HQ broker is not reachable; events wait in the outbox"
+            );
+            let now = self.clock.now().wall;
+            self.ports.status.send_modify(|s| {
+                if s.connected || s.since.is_none() {
+                    s.since = Some(now);
+                }
+                s.connected = false;
+                s.error = Some(why);
+            });
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        self.flush_marks().await;
+        tracing::info!("the HQ link stopped");
+    }
+
+    async fn connection(
+        &mut self,
+        mut options: MqttOptions,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Ended {
+        let offline = self.status_payload(LinkState::Offline);
+        options
+            .set_clean_session(false)
+            .set_inflight((WINDOW + EXTRA) as u16)
+            .set_last_will(LastWill::new(
+                self.topic("status"),
+                offline,
+                QoS::AtLeastOnce,
+                true,
+            ));
+        let (client, eventloop) = AsyncClient::new(options, WINDOW + EXTRA + 8);
+        let (tx, mut events) = mpsc::channel(1024);
+        let driver = tokio::spawn(drive(eventloop, tx));
+        let _abort = AbortOnDrop(driver);
+        let mut mark = tokio::time::interval(MARK_EVERY);
+        let mut refresh = tokio::time::interval(STATUS_EVERY);
+        let mut connected = false;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.as_mut() => {
+                    if connected {
+                        self.goodbye(&client, &mut events).await;
+                    }
+                    return Ended::Stopped;
+                }
+                event = events.recv() => match event {
+                    Some(Ok(event)) => {
+                        if let Err(why) = self.on_event(event, &client, &mut connected).await {
+                            return Ended::Lost(why);
+                        }
+                    }
+                    Some(Err(e)) => return Ended::Lost(e.to_string()),
+                    None => return Ended::Lost("the connection task ended".into()),
+                },
+                changed = self.ports.view.changed() => {
+                    if changed.is_err() {
+                        // The gate loop is gone: shutdown is under way.
+                        self.goodbye(&client, &mut events).await;
+                        return Ended::Stopped;
+                    }
+                    self.on_view();
+                }
+                _ = mark.tick() => self.mark(),
+                _ = refresh.tick() => self.status_due = true,
+            }
+            if connected && let Err(why) = self.pump(&client).await {
+                return Ended::Lost(why);
+            }
+        }
+    }
+
+    async fn on_event(
+        &mut self,
+        event: Event,
+        client: &AsyncClient,
+        connected: &mut bool,
+    ) -> Result<(), String> {
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                *connected = true;
+                self.up.connected();
+                self.backoff.reset();
+                self.status_due = true;
+                self.occupancy_due = true;
+                client
+                    .try_subscribe(self.topic("replay"), QoS::AtLeastOnce)
+                    .map_err(|e| e.to_string())?;
+                let now = self.clock.now().wall;
+                self.ports.status.send_modify(|s| {
+                    s.connected = true;
+                    s.since = Some(now);
+                    s.error = None;
+                });
+                tracing::info!(
+                    session_present = ack.session_present,
+                    "connected to the HQ broker"
+                );
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                self.up.outgoing(pkid).map_err(|e| e.to_string())?;
+            }
+            Event::Incoming(Packet::PubAck(ack)) => {
+                self.up.acked(ack.pkid);
+                if self.up.unmarked() >= MARK_BATCH {
+                    self.mark();
+                }
+            }
+            Event::Incoming(Packet::Publish(publish)) => {
+                if publish.topic == self.topic("replay") {
+                    self.replay_request(&publish.payload).await;
+                } else {
+                    tracing::debug!(topic = %publish.topic, "a message on a topic the link does not serve");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn on_view(&mut self) {
+        let view = self.ports.view.borrow_and_update().clone();
+        self.up.more_events();
+        match &self.shown {
+            Some(shown) => {
+                if (shown.lane, shown.reader_online, shown.clock, shown.lockdown)
+                    != (view.lane, view.reader_online, view.clock, view.lockdown)
+                {
+                    self.status_due = true;
+                }
+                if (&shown.entered, &shown.exited) != (&view.entered, &view.exited) {
+                    self.occupancy_due = true;
+                }
+            }
+            None => {
+                self.status_due = true;
+                self.occupancy_due = true;
+            }
+        }
+    }
+
+    /// Publishes what is due and what fits in the window, reading the
+    /// outbox as it goes.
+    async fn pump(&mut self, client: &AsyncClient) -> Result<(), String> {
+        if self.status_due && !self.up.in_flight(Tag::Status) {
+            let facts = self
+                .store
+                .call(|db| db.outbox_facts())
+                .await
+                .and_then(|r| r)
+                .map_err(|e| format!("store: {e}"))?;
+            self.facts = facts;
+            let payload = self.status_payload(LinkState::Online);
+            self.publish(client, self.topic("status"), payload, true, Tag::Status)?;
+            self.status_due = false;
+        }
+        if self.occupancy_due && !self.up.in_flight(Tag::Occupancy) {
+            let view = self.ports.view.borrow().clone();
+            let occupancy = Occupancy {
+                v: VERSION,
+                gate: self.ident.gate.clone(),
+                at: self.clock.now().wall,
+                entered: view.entered.clone(),
+                exited: view.exited.clone(),
+            };
+            let payload = serde_json::to_string(&occupancy).map_err(|e| e.to_string())?;
+            self.publish(
+                client,
+                self.topic("occupancy"),
+                payload,
+                true,
+                Tag::Occupancy,
+            )?;
+            self.occupancy_due = false;
+        }
+        loop {
+            while let Some(row) = self.up.next_publish() {
+                let topic = contract::event_type_topic(&self.root, &row.type_name);
+                self.publish(client, topic, row.json, false, Tag::Event(row.gate_seq))?;
+            }
+            let Some(read) = self.up.next_read() else {
+                return Ok(());
+            };
+            let marks = self.up.take_delivered();
+            let rows = self
+                .store
+                .call(move |db| read_rows(db, &marks, read))
+                .await
+                .and_then(|r| r)
+                .map_err(|e| format!("store: {e}"))?;
+            self.up.read(read, rows);
+        }
+    }
+
+    fn publish(
+        &mut self,
+        client: &AsyncClient,
+        topic: String,
+        payload: String,
+        retain: bool,
+        tag: Tag,
+    ) -> Result<(), String> {
+        // The request channel has room for the whole window, so this never
+        // finds it full; if it did, the connection starts over.
+        client
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload.into_bytes())
+            .map_err(|e| format!("handing a publish to the MQTT client: {e}"))?;
+        self.up.handed(tag);
+        if tag == Tag::Status {
+            self.shown = Some(self.ports.view.borrow().clone());
+        }
+        Ok(())
+    }
+
+    /// Marks acknowledged events delivered, without waiting (the store runs
+    /// jobs in order, so a later outbox read sees the marks).
+    fn mark(&mut self) {
+        let marks = self.up.take_delivered();
+        if marks.is_empty() {
+            return;
+        }
+        let sent = self.store.submit(move |db| {
+            if let Err(e) = db.mark_all_delivered(&marks) {
+                // Not lost: they stay in the outbox and are sent again.
+                tracing::warn!(error = %e, "marking events delivered failed");
+            }
+        });
+        if sent.is_err() {
+            tracing::warn!("the store is gone; acknowledged events will be sent again");
+        }
+    }
+
+    async fn flush_marks(&mut self) {
+        let marks = self.up.take_delivered();
+        if !marks.is_empty() {
+            let _ = self
+                .store
+                .call(move |db| db.mark_all_delivered(&marks))
+                .await;
+        }
+    }
+
+    /// A clean stop: `offline` (retained) in place of the last will, then
+    /// DISCONNECT; bounded, so a dead link never holds up a stop.
+    async fn goodbye(
+        &mut self,
+        client: &AsyncClient,
+        events: &mut mpsc::Receiver<Result<Event, rumqttc::ConnectionError>>,
+    ) {
+        let payload = self.status_payload(LinkState::Offline);
+        let said = client.try_publish(self.topic("status"), QoS::AtLeastOnce, true, payload);
+        if said.is_ok() {
+            self.up.handed(Tag::Status);
+        }
+        let wait = async {
+            while let Some(Ok(event)) = events.recv().await {
+                let done = match event {
+                    Event::Outgoing(Outgoing::Publish(pkid)) => self.up.outgoing(pkid).is_err(),
+                    Event::Incoming(Packet::PubAck(ack)) => {
+                        self.up.acked(ack.pkid) == Some(Tag::Status)
+                    }
+                    _ => false,
+                };
+                if done {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(GOODBYE, wait).await;
+        let _ = client.try_disconnect();
+        let _ = tokio::time::timeout(GOODBYE, async {
+            while let Some(Ok(event)) = events.recv().await {
+                if event == Event::Outgoing(Outgoing::Disconnect) {
+                    return;
+                }
+            }
+        })
+        .await;
+        self.ports.status.send_modify(|s| {
+            s.connected = false;
+            s.error = Some("stopped".into());
+        });
+    }
+
+    async fn replay_request(&mut self, payload: &[u8]) {
+        let topic = self.topic("replay");
+        let request = match contract::parse::<ReplayRequest>(payload) {
+            Ok(r) if r.from_seq >= 1 && r.from_seq <= r.to_seq => r,
+            Ok(r) => {
+                let why = format!("from_seq {} to_seq {} is not a range", r.from_seq, r.to_seq);
+                return self.raise(bad_message(&topic, &why)).await;
+            }
+            Err(e) => return self.raise(bad_message(&topic, &e.to_string())).await,
+        };
+        let bounds = self
+            .store
+            .call(|db| Ok::<_, StoreError>((db.first_seq()?, db.last_seq()?)))
+            .await
+            .and_then(|r| r);
+        let (first, last) = match bounds {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the journal for a replay failed");
+                return;
+            }
+        };
+        let (from, to) = (request.from_seq, request.to_seq);
+        tracing::info!(from, to, ?first, last, "HQ asked for a replay");
+        // Events before the first kept one were recorded and since pruned.
+        let kept_from = first.unwrap_or(last + 1);
+        if from < kept_from && from <= last {
+            self.raise(replay_unavailable(from, to, first)).await;
+        }
+        let from = from.max(kept_from);
+        if from <= to.min(last) && !self.up.replay(from, to.min(last)) {
+            tracing::warn!(
+                from,
+                to,
+                "too many replay requests waiting; this one is dropped"
+            );
+        }
+    }
+
+    async fn raise(&mut self, alert: Alert) {
+        tracing::warn!(alert = ?alert.alert, message = %alert.message, "raising an alert");
+        if self.ports.raise.send(alert).await.is_err() {
+            tracing::warn!("the gate loop is gone; the alert was not recorded");
+        }
+    }
+
+    fn topic(&self, leaf: &str) -> String {
+        format!("{}/{leaf}", self.root)
+    }
+
+    /// The status as of now; `offline` is also the last will, set at
+    /// connect time (so its `at` is when the connection was made).
+    fn status_payload(&self, state: LinkState) -> String {
+        let view = self.ports.view.borrow();
+        let status = GateStatus {
+            v: VERSION,
+            state,
+            at: self.clock.now().wall,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: self.started_at,
+            replica_seq: self.facts.replica_seq,
+            outbox_depth: self.facts.depth,
+            lane: view.lane,
+            reader: if view.reader_online {
+                ReaderState::Ok
+            } else {
+                ReaderState::Offline
+            },
+            clock: view.clock,
+            mode: if view.lockdown {
+                Mode::Lockdown
+            } else {
+                Mode::Normal
+            },
+        };
+        serde_json::to_string(&status).expect("a status always serialises")
+    }
+}
+
+/// Marks `marks` delivered, then makes `read`.
+fn read_rows(
+    db: &mut crate::store::Db,
+    marks: &[u64],
+    read: Read,
+) -> Result<Vec<Stored>, StoreError> {
+    db.mark_all_delivered(marks)?;
+    match read {
+        Read::Outbox { after, limit } => db.outbox_after(after, limit),
+        Read::Journal { from, to, limit } => db.journal_range(from, to, limit),
+    }
+}
+
+/// Polls one connection's event loop until it fails or the link stops
+/// listening; the first error is the last thing sent.
+async fn drive(
+    mut eventloop: EventLoop,
+    tx: mpsc::Sender<Result<Event, rumqttc::ConnectionError>>,
+) {
+    loop {
+        let event = eventloop.poll().await;
+        let failed = event.is_err();
+        if tx.send(event).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Aborts the event loop's task when the connection is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn bad_message(topic: &str, why: &str) -> Alert {
+    Alert {
+        alert: AlertKind::BadMessage,
+        severity: Severity::Warning,
+        message: format!("A message on {topic} was refused: {why}."),
+        card: None,
+        user_id: None,
+        related_event_id: None,
+    }
+}
+
+fn replay_unavailable(from: u64, to: u64, first: Option<u64>) -> Alert {
+    let message = match first {
+        Some(first) => format!(
+            "HQ asked for events {from} to {to}; those before {first} are past retention and gone: the first seq still kept is {first}."
+        ),
+        None => format!(
+            "HQ asked for events {from} to {to}; they are past retention and gone: no event is kept."
+        ),
+    };
+    Alert {
+        alert: AlertKind::ReplayUnavailable,
+        severity: Severity::Warning,
+        message,
+        card: None,
+        user_id: None,
+        related_event_id: None,
+    }
+}

@@ -1,0 +1,110 @@
+//! The outbox as the HQ link reads it: journalled events as the exact bytes
+//! to publish, a page at a time, and their delivery marks.
+//!
+//! The link never parses an event back: what it publishes (and replays) is
+//! the JSON written in the event's transaction, byte for byte.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::codec::{col_ts, col_u64, int};
+use super::{Db, StoreError};
+use crate::domain::model::Timestamp;
+
+/// One journalled event, ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub gate_seq: u64,
+    /// The event's `type`: the last part of its topic.
+    pub type_name: String,
+    /// The event as journalled.
+    pub json: String,
+}
+
+/// What the link reports about the outbox.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboxFacts {
+    /// Events not yet acknowledged by the broker.
+    pub depth: u64,
+    /// The stamp of the oldest of them.
+    pub oldest: Option<Timestamp>,
+    /// The last replica batch applied (for the status topic).
+    pub replica_seq: u64,
+}
+
+impl Db {
+    /// Up to `limit` undelivered events after `gate_seq` `after`, in order.
+    pub fn outbox_after(&self, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        self.stored(
+            "SELECT gate_seq, type, json FROM events
+             WHERE delivered = 0 AND gate_seq > ?1 ORDER BY gate_seq LIMIT ?2",
+            params![int(after), int(limit)],
+        )
+    }
+
+    /// Up to `limit` journalled events with `from <= gate_seq <= to`, in
+    /// order, delivered or not (a replay). Pruned ones are absent.
+    pub fn journal_range(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        self.stored(
+            "SELECT gate_seq, type, json FROM events
+             WHERE gate_seq BETWEEN ?1 AND ?2 ORDER BY gate_seq LIMIT ?3",
+            params![int(from), int(to), int(limit)],
+        )
+    }
+
+    /// The broker acknowledged these events: they leave the outbox, in one
+    /// transaction (one sync for a whole window of acknowledgements).
+    pub fn mark_all_delivered(&mut self, seqs: &[u64]) -> Result<(), StoreError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt =
+                tx.prepare_cached("UPDATE events SET delivered = 1 WHERE gate_seq = ?1")?;
+            for &seq in seqs {
+                stmt.execute([int(seq)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Depth and age of the outbox, and the replica's seq.
+    pub fn outbox_facts(&self) -> Result<OutboxFacts, StoreError> {
+        let depth = self.outbox_depth()?;
+        let oldest = self
+            .conn
+            .query_row(
+                "SELECT at FROM events WHERE delivered = 0 ORDER BY gate_seq LIMIT 1",
+                [],
+                |r| col_ts(r, 0),
+            )
+            .optional()?;
+        Ok(OutboxFacts {
+            depth,
+            oldest,
+            replica_seq: self.replica_seq()?,
+        })
+    }
+
+    fn stored(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Stored>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map(params, |r| {
+                Ok(Stored {
+                    gate_seq: col_u64(r, 0)?,
+                    type_name: r.get(1)?,
+                    json: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+}
