@@ -408,6 +408,17 @@ fn timings_and_retention_must_be_positive() {
 }
 
 #[test]
+fn tls_files_want_tls_on_and_come_in_pairs() {
+    one("[mqtt]\nca_file = \"/etc/ca.pem\"\n", "tls = false");
+    let ps = problems("[mqtt]\ntls = true\nclient_cert = \"/etc/g.crt\"\n");
+    assert_eq!(ps.len(), 1, "{ps:#?}");
+    assert!(ps[0].2.contains("needs client_key"), "{ps:#?}");
+    one("[mqtt]\npassword_file = \"/etc/p\"\n", "username is not");
+    let good = "[mqtt]\ntls = true\nca_file = \"/a\"\nclient_cert = \"/b\"\nclient_key = \"/c\"\nusername = \"u\"\npassword_file = \"/d\"\n";
+    assert_eq!(problems(good), []);
+}
+
+#[test]
 fn the_sim_start_state_is_read_and_checked_at_its_keys() {
     let start = "[hardware.sim_start]\nsafety = \"occupied\"\nbarrier_up = \"occupied\"\n";
     let cfg = parse(&format!("{BASE}{start}")).unwrap_or_else(|ds| panic!("{ds:#?}"));

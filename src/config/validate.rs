@@ -219,6 +219,38 @@ fn numbers(cfg: &Config, bad: &mut Report) {
             "port 0 is not a broker port; use 1883 (plain) or 8883 (TLS)".into(),
         );
     }
+    // A certificate given but TLS off would be silently ignored: the
+    // technician meant TLS, and a plain connection would send the password
+    // in clear.
+    for (key, set) in [
+        ("ca_file", m.ca_file.is_some()),
+        ("client_cert", m.client_cert.is_some()),
+        ("client_key", m.client_key.is_some()),
+    ] {
+        if set && !m.tls {
+            bad(
+                &["mqtt", key],
+                format!("{key} is set but tls = false; set tls = true (port 8883) or remove {key}"),
+            );
+        }
+    }
+    if m.client_cert.is_some() != m.client_key.is_some() {
+        let (have, missing) = if m.client_cert.is_some() {
+            ("client_cert", "client_key")
+        } else {
+            ("client_key", "client_cert")
+        };
+        bad(
+            &["mqtt", have],
+            format!("{have} needs {missing} too (mutual TLS takes the certificate and its key)"),
+        );
+    }
+    if m.password_file.is_some() && m.username.is_none() {
+        bad(
+            &["mqtt", "password_file"],
+            "password_file is set but username is not; give the broker user name".into(),
+        );
+    }
     if m.keep_alive_s == 0 {
         bad(
             &["mqtt", "keep_alive_s"],
