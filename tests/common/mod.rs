@@ -13,6 +13,11 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub mod broker;
+pub mod hq;
+pub mod pki;
+pub mod proxy;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -26,6 +31,9 @@ use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
+// Not every test binary plays cards (`#![allow(dead_code)]` does not
+// cover re-exports).
+#[allow(unused_imports)]
 pub use parkgate::cli::demo::cards;
 pub use parkgate::domain::lane::IDLE_TEXT;
 
