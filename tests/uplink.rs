@@ -144,15 +144,18 @@ fn ranges(seqs: &[u64]) -> Vec<(u64, u64)> {
     out
 }
 
-/// `n` taps of cards nobody knows, each a denial and a `wrong_card` alert;
-/// settled every few so the reader's queue never overflows.
+/// `n` taps of cards nobody knows with no vehicle at the barrier: `n`
+/// denials. Each is settled before the next (the lane ignores a card while
+/// it decides on another, as a reader would a second tap).
 async fn storm(gate: &mut Gate, first: usize, n: usize) {
     for i in first..first + n {
-        gate.tap(&format!("FEED{i:06X}")).await;
-        if i % 4 == 3 {
-            gate.settle().await;
-        }
+        tap(gate, i).await;
     }
+}
+
+/// Tap `i` of a storm, settled.
+async fn tap(gate: &mut Gate, i: usize) {
+    gate.tap(&format!("FE{i:06X}")).await;
     gate.settle().await;
 }
 
@@ -192,7 +195,7 @@ async fn events_status_and_occupancy_reach_hq() {
     let mut gate = Gate::start(&[("enabled", &mqtt(broker.port()))]).await;
     let mut got = Received::default();
 
-    assert_eq!(gate.badge_admitted(cards::ALICE).await, "Welcome Alice Tran");
+    assert_eq!(gate.badge_admitted(cards::ALICE).await, "Welcome Alice Tran - spot B1-042");
     gate.drive_through(1).await;
     gate.tap("DEADBEEF").await;
     gate.settle().await;
@@ -208,9 +211,12 @@ async fn events_status_and_occupancy_reach_hq() {
     assert_eq!(status["mode"], "normal");
     assert_eq!(status["reader"], "ok");
     assert!(status["started_at"].is_string(), "{status}");
-    let occupancy = got.occupancy.last().expect("occupancy").clone();
-    assert_eq!(occupancy["entered"], json!({"standard": 1}));
-    assert_eq!(occupancy["gate"], "entry-1");
+    // Occupancy after the passage (retained, counters only growing).
+    while got.occupancy.last().is_none_or(|o| o["entered"] != json!({"standard": 1})) {
+        let msg = hq.next(WAIT).await;
+        got.take(&msg);
+    }
+    assert_eq!(got.occupancy.last().unwrap()["gate"], "entry-1");
 
     // `parkgate status` shows the link.
     let s = gate.status().await;
@@ -235,7 +241,7 @@ async fn a_gate_without_its_broker_decides_and_journals_then_catches_up() {
     let proxy = Proxy::start(broker.port()).await;
     proxy.cut().await;
     let mut gate = Gate::start(&[("enabled", &mqtt(proxy.port()))]).await;
-    assert_eq!(gate.badge_admitted(cards::ALICE).await, "Welcome Alice Tran");
+    assert_eq!(gate.badge_admitted(cards::ALICE).await, "Welcome Alice Tran - spot B1-042");
     gate.drive_through(1).await;
     storm(&mut gate, 0, 8).await;
     wait_link(&gate, "said why it is down", |l| {
@@ -262,19 +268,19 @@ async fn a_broker_crash_mid_storm_loses_nothing() {
     let mut hq = hq(broker.port()).await;
     let mut gate = Gate::start(&[("enabled", &mqtt(broker.port()))]).await;
     let mut got = Received::default();
-    storm(&mut gate, 0, 60).await;
+    storm(&mut gate, 0, 150).await;
     // Killed without persistence: sessions, queues, retained messages gone.
     broker.kill();
-    storm(&mut gate, 60, 40).await;
+    storm(&mut gate, 150, 100).await;
     broker.restart().await;
     hq.wait_subscribed(2).await;
-    storm(&mut gate, 100, 60).await;
+    storm(&mut gate, 250, 100).await;
     let last = last_seq(&gate);
     got.until(&mut hq, last, Duration::from_secs(60)).await;
     // What the broker acknowledged and lost in the crash, HQ asks again for.
     got.fill_gaps(&mut hq, last).await;
     got.assert_matches(&gate.events());
-    assert!(last >= 300, "a storm of {last} events");
+    assert_eq!(last, 350, "a storm of 350 events");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -288,9 +294,11 @@ async fn a_daemon_killed_with_9_again_and_again_loses_nothing() {
         // A random number of taps, then SIGKILL wherever the daemon is.
         let n = fastrand::usize(1..25);
         for i in tapped..tapped + n {
-            gate.tap(&format!("FEED{i:06X}")).await;
-            if i % 4 == 3 {
-                gate.settle().await;
+            // Unsettled taps now and then: the kill may catch one mid-commit.
+            if fastrand::bool() {
+                tap(&mut gate, i).await;
+            } else {
+                gate.tap(&format!("FE{i:06X}")).await;
             }
         }
         tapped += n;
@@ -348,7 +356,7 @@ async fn replays_serve_kept_events_and_name_the_first_seq_of_a_pruned_range() {
     ])
     .await;
     let mut got = Received::default();
-    storm(&mut gate, 0, 3).await;
+    storm(&mut gate, 0, 5).await;
     let first_batch = last_seq(&gate);
     got.until(&mut hq, first_batch, WAIT).await;
 
@@ -369,7 +377,7 @@ async fn replays_serve_kept_events_and_name_the_first_seq_of_a_pruned_range() {
     // Two days later (a restart prunes at once) the first events are gone.
     gate.terminate().await;
     gate = gate.restart("2026-11-25T08:00:00+07:00").await;
-    storm(&mut gate, 3, 1).await;
+    storm(&mut gate, 5, 1).await;
     let kept: Vec<u64> = gate.events().iter().map(|e| e["gate_seq"].as_u64().unwrap()).collect();
     let first_kept = kept[0];
     assert!(first_kept > first_batch, "pruned: {kept:?}");

@@ -473,6 +473,15 @@ impl Gate {
             .collect()
     }
 
+    /// SIGKILLs the daemon wherever it is (a crash, a power cut of the
+    /// process) and reaps it; [`Gate::restart`] starts it again.
+    pub fn kill(&mut self) {
+        let mut child = self.process.child.take().expect("the daemon is running");
+        // Child::kill is SIGKILL on Unix.
+        child.kill().expect("kill -9 the daemon");
+        child.wait().expect("reap the daemon");
+    }
+
     /// Sends SIGTERM and waits for the daemon to exit; returns how it exited.
     pub async fn terminate(&mut self) -> ExitStatus {
         let mut child = self.process.child.take().expect("the daemon is running");
