@@ -9,6 +9,10 @@
 //! daemon, the daemon handles queued hardware events and due timers before
 //! a control request, so a `status` reply ([`Gate::settle`]) means "all
 //! of that has been handled and committed".
+//!
+//! For the link to HQ: [`broker`] runs a real Mosquitto per test, [`proxy`]
+//! sits between a client and it to cut, stall or slow the connection,
+//! [`pki`] makes certificates for TLS, and [`hq`] is HQ's MQTT client.
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]

@@ -73,7 +73,7 @@ impl Pki {
 
     /// Issues a client certificate whose common name is `cn` (the MQTT user
     /// name under `use_identity_as_username`), written as `{cn}.pem` and
-    /// `{cn}.key`.
+    /// `{cn}.key` (so once per CN and PKI).
     pub fn client(&self, cn: &str) -> CertFiles {
         assert!(
             !cn.is_empty() && !cn.contains(['/', '.']) && cn != "server",
