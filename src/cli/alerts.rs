@@ -130,6 +130,9 @@ pub enum AlertsError {
     /// `#` would widen the subscription instead of failing.
     #[error("--{flag} {value:?} is not a site or lot name: use 1-32 of a-z, 0-9 and '-'")]
     BadName { flag: &'static str, value: String },
+    /// A password file without a user name: the broker would never see it.
+    #[error("--password-file (or password_file) needs --username (or username)")]
+    PasswordWithoutUser,
     /// The broker's files (CA, certificate, key, password) are unusable.
     #[error(transparent)]
     Setup(#[from] SetupError),
@@ -154,6 +157,14 @@ impl AlertsArgs {
     /// The broker and scope from `cfg` (the file [`Self::config_file`] names,
     /// loaded) with the flags laid over it.
     pub fn resolve(&self, cfg: Option<&Config>) -> Result<Follow, AlertsError> {
+        let follow = self.laid_over(cfg)?;
+        if follow.mqtt.password_file.is_some() && follow.mqtt.username.is_none() {
+            return Err(AlertsError::PasswordWithoutUser);
+        }
+        Ok(follow)
+    }
+
+    fn laid_over(&self, cfg: Option<&Config>) -> Result<Follow, AlertsError> {
         let Some(cfg) = cfg else {
             let Some(host) = &self.host else {
                 return Err(AlertsError::NoBroker {
@@ -282,6 +293,11 @@ const RETRY_MOST: Duration = Duration::from_secs(5);
 /// reported on stderr and tried again; only unusable TLS or password files
 /// (before the first connection), a refused subscription or a closed stdout
 /// end it with an error.
+///
+/// `following` means the broker took the subscription, not that its ACL
+/// lets this user read it: Mosquitto 2 grants a forbidden subscription and
+/// then delivers nothing. With the shipped ACL only user `security` reads
+/// alerts and denials.
 pub async fn follow(f: Follow, shutdown: impl Future<Output = ()>) -> Result<(), AlertsError> {
     tokio::pin!(shutdown);
     let topics = f.scope.topics();
@@ -506,6 +522,23 @@ mod tests {
         assert_eq!(
             f.mqtt.ca_file.as_deref(),
             Some(Path::new("/etc/ssl/ca.pem"))
+        );
+    }
+
+    #[test]
+    fn a_password_needs_a_user_name() {
+        let err = args(&["--host", "h", "--all", "--password-file", "/etc/pass"])
+            .resolve(None)
+            .unwrap_err();
+        assert!(matches!(err, AlertsError::PasswordWithoutUser), "{err}");
+        let cfg = gate_config();
+        let f = args(&["--password-file", "/etc/pass"])
+            .resolve(Some(&cfg))
+            .unwrap();
+        assert_eq!(
+            f.mqtt.username.as_deref(),
+            Some("gate"),
+            "the config's user"
         );
     }
 
