@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
+use parkgate::cli::alerts::{self, AlertsArgs};
 use parkgate::cli::report;
 use parkgate::config::{self, Config};
 use parkgate::daemon;
@@ -105,6 +106,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Follow a lot's (or a site's) alerts and denials live from the MQTT
+    /// broker, for the security desk: one line each, or JSON lines.
+    Alerts(AlertsArgs),
 }
 
 // `parkgate sim ...`: every request of the sim protocol, plus `advance`.
@@ -186,6 +190,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             limit,
             json,
         } => events(&config.config, limit, json),
+        Command::Alerts(args) => follow_alerts(&args),
     }
 }
 
@@ -277,6 +282,13 @@ fn events(config: &Path, limit: usize, json: bool) -> Result<ExitCode> {
     } else {
         print!("{}", report::events(&events, cfg.tz()));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn follow_alerts(args: &AlertsArgs) -> Result<ExitCode> {
+    let cfg = args.config_file().map(|path| load(&path)).transpose()?;
+    let follow = args.resolve(cfg.as_ref())?;
+    runtime()?.block_on(alerts::follow(follow, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
 }
 
