@@ -1,6 +1,7 @@
 //! `parkgate alerts` against a real broker: each test starts its own
-//! Mosquitto on a free loopback port, runs the real binary, publishes
-//! events as gates would, and reads what the desk sees.
+//! Mosquitto ([`common::broker`]), runs the real binary, has HQ
+//! ([`common::hq`]) publish events as gates' links would relay them, and
+//! reads what the desk sees.
 //!
 //! Nothing sleeps to wait: the broker is up once its log says it listens,
 //! the subscription once `parkgate alerts` says `following ...` on stderr
@@ -10,20 +11,22 @@
 //! the broker delivers one publisher's messages in order, so once the later
 //! line is out, the earlier message was handled.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use common::broker::{Broker, BrokerTls};
+use common::hq::Hq;
+use common::pki::Pki;
+use common::{WAIT, bin, cli, reap, sigterm};
 use serde_json::{Value, json};
-use tempfile::TempDir;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
-/// The longest any single wait may take before the test fails instead of hanging.
-const WAIT: Duration = Duration::from_secs(20);
+/// The broker ACL as shipped to HQ.
+const ACL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/mosquitto/acl");
 
 // ------------------------------------------------------------ the events
 
@@ -131,127 +134,208 @@ fn morning() -> Vec<(String, Vec<u8>)> {
     ]
 }
 
-fn following_line(site_lot: &str, port: u16) -> String {
+fn following_line(site_lot: &str, broker: &str) -> String {
     format!(
         "following parkgate/v1/{site_lot}/gates/+/events/alert, \
-         parkgate/v1/{site_lot}/gates/+/events/denied on mqtt://127.0.0.1:{port}"
+         parkgate/v1/{site_lot}/gates/+/events/denied on {broker}"
     )
+}
+
+/// How `parkgate alerts` names a plain-TCP broker on loopback `port`.
+fn plain_url(port: u16) -> String {
+    format!("mqtt://127.0.0.1:{port}")
+}
+
+/// A plain broker anyone may use, HQ's client on it (publishing only), and
+/// `parkgate alerts` pointed at it with `flags`, following `site_lot`. Hold
+/// on to the broker: dropping it kills Mosquitto.
+async fn on_plain_broker(flags: &[&str], site_lot: &str) -> (Broker, Hq, Alerts) {
+    let broker = Broker::start().await;
+    let port = broker.port();
+    let hq = Hq::builder(port).connect().await;
+    let port_flag = port.to_string();
+    let args: Vec<String> = ["alerts", "--host", "127.0.0.1", "--port", &port_flag]
+        .iter()
+        .chain(flags)
+        .map(|s| s.to_string())
+        .collect();
+    let alerts = Alerts::following(&args, site_lot, &plain_url(port)).await;
+    (broker, hq, alerts)
+}
+
+/// Publishes `messages` in order at QoS 1 from one client, as the events of
+/// gates reach the broker, each acknowledged before the next goes.
+async fn publish(hq: &Hq, messages: &[(String, Vec<u8>)]) {
+    for (topic, payload) in messages {
+        hq.publish(topic, payload.clone(), true, false).await;
+    }
 }
 
 // ------------------------------------------------------------ the tests
 
-#[test]
-fn a_lots_alerts_and_denials_show_once_each_and_junk_is_named() {
-    let broker = Broker::start(free_port());
-    let mut alerts = Alerts::start(&broker.args(&["--site", "b1", "--lot", "main"]));
-    alerts
-        .stderr
-        .wait_for(&following_line("b1/main", broker.port));
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lots_alerts_and_denials_show_once_each_and_junk_is_named() {
+    let (_broker, hq, mut alerts) =
+        on_plain_broker(&["--site", "b1", "--lot", "main"], "b1/main").await;
 
-    publish(broker.port, &morning());
+    publish(&hq, &morning()).await;
 
     assert_eq!(
-        alerts.stdout.take(2),
+        alerts.stdout.take(2).await,
         [TAILGATING_LINE, REVOKED_LINE],
         "one line per alert or denial of b1/main, the repeated alert once"
     );
-    alerts.stderr.wait_for(&format!(
-        "bad message on {}: malformed payload: EOF while parsing a value at line 1 column 20",
-        topic(ENTRY, "alert")
-    ));
-    let (status, rest) = alerts.terminate();
-    assert!(status.success(), "SIGTERM ends it with 0, got {status}");
-    assert_eq!(rest, Vec::<String>::new(), "nothing after the denial");
-}
-
-#[test]
-fn json_lines_are_the_payloads_as_received() {
-    let broker = Broker::start(free_port());
-    let mut alerts = Alerts::start(&broker.args(&["--site", "b1", "--lot", "main", "--json"]));
     alerts
         .stderr
-        .wait_for(&following_line("b1/main", broker.port));
+        .wait_for(&format!(
+            "bad message on {}: malformed payload: EOF while parsing a value at line 1 column 20",
+            topic(ENTRY, "alert")
+        ))
+        .await;
+    alerts.stop_with_nothing_more().await;
+}
 
-    publish(broker.port, &morning());
+#[tokio::test(flavor = "multi_thread")]
+async fn json_lines_are_the_payloads_as_received() {
+    let (_broker, hq, mut alerts) =
+        on_plain_broker(&["--site", "b1", "--lot", "main", "--json"], "b1/main").await;
+
+    publish(&hq, &morning()).await;
 
     let text = |(_, payload): (String, Vec<u8>)| String::from_utf8(payload).unwrap();
-    assert_eq!(alerts.stdout.take(2), [text(tailgating()), text(revoked())]);
+    assert_eq!(
+        alerts.stdout.take(2).await,
+        [text(tailgating()), text(revoked())]
+    );
     alerts
         .stderr
-        .wait_for_prefix(&format!("bad message on {}: ", topic(ENTRY, "alert")));
-    let (status, rest) = alerts.terminate();
-    assert!(status.success(), "{status}");
-    assert_eq!(rest, Vec::<String>::new());
+        .wait_for_prefix(&format!("bad message on {}: ", topic(ENTRY, "alert")))
+        .await;
+    alerts.stop_with_nothing_more().await;
 }
 
-#[test]
-fn a_site_scope_follows_every_lot_of_the_site_and_no_other_site() {
-    let broker = Broker::start(free_port());
-    let mut alerts = Alerts::start(&broker.args(&["--site", "b1"]));
-    alerts.stderr.wait_for(&following_line("b1/+", broker.port));
+#[tokio::test(flavor = "multi_thread")]
+async fn a_site_scope_follows_every_lot_of_the_site_and_no_other_site() {
+    let (_broker, hq, mut alerts) = on_plain_broker(&["--site", "b1"], "b1/+").await;
 
-    publish(
-        broker.port,
-        &[tailgating(), other_site_fault(), annex_fault()],
-    );
+    publish(&hq, &[tailgating(), other_site_fault(), annex_fault()]).await;
 
-    assert_eq!(alerts.stdout.take(2), [TAILGATING_LINE, ANNEX_LINE]);
-    let (status, rest) = alerts.terminate();
-    assert!(status.success(), "{status}");
-    assert_eq!(rest, Vec::<String>::new());
+    assert_eq!(alerts.stdout.take(2).await, [TAILGATING_LINE, ANNEX_LINE]);
+    alerts.stop_with_nothing_more().await;
 }
 
-#[test]
-fn a_gates_config_file_names_the_broker_and_the_lot() {
-    let broker = Broker::start(free_port());
-    let file = broker.dir.path().join("gate.toml");
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gates_config_file_names_the_broker_and_the_lot() {
+    let broker = Broker::start().await;
+    let port = broker.port();
+    let hq = Hq::builder(port).connect().await;
+    let file = broker.dir().join("gate.toml");
     std::fs::write(
         &file,
         format!(
             "[gate]\nsite = \"b1\"\nlot = \"main\"\ngate = \"entry-1\"\nrole = \"entry\"\n\
              timezone = \"Asia/Ho_Chi_Minh\"\n\n[capacity]\nstandard = 20\n\n\
-             [mqtt]\nenabled = true\nhost = \"127.0.0.1\"\nport = {}\n",
-            broker.port
+             [mqtt]\nenabled = true\nhost = \"127.0.0.1\"\nport = {port}\n"
         ),
     )
     .unwrap();
-    let mut alerts = Alerts::start(&["alerts".into(), "--config".into(), path_arg(&file)]);
-    alerts
-        .stderr
-        .wait_for(&following_line("b1/main", broker.port));
+    let args = ["alerts".into(), "--config".into(), path_arg(&file)];
+    let mut alerts = Alerts::following(&args, "b1/main", &plain_url(port)).await;
 
-    publish(broker.port, &[annex_fault(), revoked()]);
+    publish(&hq, &[annex_fault(), revoked()]).await;
 
-    assert_eq!(alerts.stdout.take(1), [REVOKED_LINE]);
-    let (status, rest) = alerts.terminate();
-    assert!(status.success(), "{status}");
-    assert_eq!(rest, Vec::<String>::new());
+    assert_eq!(alerts.stdout.take(1).await, [REVOKED_LINE]);
+    alerts.stop_with_nothing_more().await;
 }
 
-#[test]
-fn it_follows_again_after_the_broker_restarts() {
-    let port = free_port();
-    let mut broker = Broker::start(port);
-    let mut alerts = Alerts::start(&broker.args(&["--site", "b1", "--lot", "main"]));
-    alerts.stderr.wait_for(&following_line("b1/main", port));
-    publish(port, &[tailgating()]);
-    assert_eq!(alerts.stdout.take(1), [TAILGATING_LINE]);
+#[tokio::test(flavor = "multi_thread")]
+async fn it_follows_again_after_the_broker_restarts() {
+    let (mut broker, hq, mut alerts) =
+        on_plain_broker(&["--site", "b1", "--lot", "main"], "b1/main").await;
+    let port = broker.port();
+    publish(&hq, &[tailgating()]).await;
+    assert_eq!(alerts.stdout.take(1).await, [TAILGATING_LINE]);
 
-    broker.stop();
+    // A crash: no session or subscription survives it.
+    broker.kill();
     alerts
         .stderr
-        .wait_for_prefix(&format!("lost mqtt://127.0.0.1:{port}: "));
-    let broker = Broker::start(port);
-    alerts.stderr.wait_for(&following_line("b1/main", port));
+        .wait_for_prefix(&format!("lost {}: ", plain_url(port)))
+        .await;
+    broker.restart().await;
+    alerts
+        .stderr
+        .wait_for(&following_line("b1/main", &plain_url(port)))
+        .await;
+    // HQ's client reconnects on its own; its second CONNACK means the
+    // publishes below go to the new broker.
+    hq.wait_subscribed(2).await;
 
     // The new broker's subscription is a fresh one: the alert again (a
     // replay) stays hidden, the denial shows.
-    publish(port, &[tailgating(), revoked()]);
-    assert_eq!(alerts.stdout.take(1), [REVOKED_LINE]);
-    let (status, rest) = alerts.terminate();
-    assert!(status.success(), "{status}");
-    assert_eq!(rest, Vec::<String>::new());
-    drop(broker);
+    publish(&hq, &[tailgating(), revoked()]).await;
+    assert_eq!(alerts.stdout.take(1).await, [REVOKED_LINE]);
+    alerts.stop_with_nothing_more().await;
+}
+
+/// The production set-up of `config/mosquitto`: mutual TLS, the certificate's
+/// common name as the user, the shipped ACL. Under it Mosquitto grants any
+/// subscription and then silently delivers only what the user may read, so
+/// `following` alone proves nothing: the lines must come.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_desk_follows_with_the_security_certificate_through_the_shipped_acl() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let pki = Pki::new(dir.path());
+    let broker = Broker::builder()
+        .tls(BrokerTls::mutual(&pki))
+        .acl_file(ACL)
+        .allow_anonymous(false)
+        .start()
+        .await;
+    let port = broker.port();
+    let hq_cert = pki.client("hq");
+    let hq = Hq::builder(port)
+        .tls(&pki.ca, Some(&hq_cert))
+        .connect()
+        .await;
+    let desk = pki.client("security");
+    let mut args: Vec<String> = ["alerts", "--tls", "--site", "b1", "--lot", "main"]
+        .map(String::from)
+        .into();
+    args.extend([
+        "--ca-file".into(),
+        path_arg(&pki.ca),
+        "--client-cert".into(),
+        path_arg(&desk.cert),
+        "--client-key".into(),
+        path_arg(&desk.key),
+        // The name in the broker's certificate, which the desk checks.
+        "--host".into(),
+        "localhost".into(),
+        "--port".into(),
+        port.to_string(),
+    ]);
+    let broker_url = format!("mqtts://localhost:{port}");
+    let mut alerts = Alerts::following(&args, "b1/main", &broker_url).await;
+
+    // The check-in first: neither subscribed to nor readable by `security`,
+    // and handled once the later lines are out.
+    publish(&hq, &[check_in(), tailgating(), revoked()]).await;
+
+    assert_eq!(
+        alerts.stdout.take(2).await,
+        [TAILGATING_LINE, REVOKED_LINE],
+        "HQ's alert and denial reach the desk, its check-in does not"
+    );
+    alerts.stop_with_nothing_more().await;
+    // The user the ACL matched came from the desk's certificate: it sent
+    // no user name of its own.
+    let log = broker.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" as parkgate-alerts-") && l.contains(" u'security').")),
+        "the desk connected as user security:\n{log}"
+    );
 }
 
 #[test]
@@ -260,12 +344,7 @@ fn without_a_config_file_or_a_host_it_says_what_to_give() {
         !Path::new("/etc/parkgate/gate.toml").exists(),
         "this test needs a machine without /etc/parkgate/gate.toml (the default config)"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_parkgate"))
-        .args(["alerts", "--site", "b1"])
-        .env_remove("PARKGATE_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = cli(&["alerts", "--site", "b1"]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -275,16 +354,7 @@ fn without_a_config_file_or_a_host_it_says_what_to_give() {
     );
 }
 
-// ------------------------------------------------------------ the harness
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// ------------------------------------------------------------ the desk
 
 fn path_arg(path: &Path) -> String {
     path.to_str().expect("a UTF-8 temp path").to_string()
@@ -293,14 +363,16 @@ fn path_arg(path: &Path) -> String {
 /// The lines a child writes on one of its pipes, as they come.
 struct Lines {
     what: &'static str,
-    rx: Receiver<String>,
+    rx: mpsc::UnboundedReceiver<String>,
     /// Lines already read while waiting for another one.
     seen: Vec<String>,
 }
 
 impl Lines {
     fn new(what: &'static str, pipe: impl Read + Send + 'static) -> Lines {
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::unbounded_channel();
+        // A plain thread: the pipe blocks. It ends at EOF, when the child
+        // exits, or at the next line once the test is gone.
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { return };
@@ -316,161 +388,72 @@ impl Lines {
         }
     }
 
-    /// The next line, failing the test if none comes in time.
-    fn next(&mut self, deadline: Instant) -> String {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.rx.recv_timeout(left) {
-            Ok(line) => {
+    /// The next line, failing the test if none comes by `deadline`.
+    async fn next(&mut self, deadline: Instant) -> String {
+        match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+            Ok(Some(line)) => {
                 self.seen.push(line.clone());
                 line
             }
-            Err(RecvTimeoutError::Timeout) => panic!(
+            Ok(None) => panic!("{}: closed; it said:\n{}", self.what, self.seen.join("\n")),
+            Err(_) => panic!(
                 "{}: no line in {WAIT:?}; so far:\n{}",
                 self.what,
                 self.seen.join("\n")
             ),
-            Err(RecvTimeoutError::Disconnected) => {
-                panic!("{}: closed; it said:\n{}", self.what, self.seen.join("\n"))
-            }
         }
     }
 
     /// The next `n` lines.
-    fn take(&mut self, n: usize) -> Vec<String> {
+    async fn take(&mut self, n: usize) -> Vec<String> {
         let deadline = Instant::now() + WAIT;
-        (0..n).map(|_| self.next(deadline)).collect()
+        let mut lines = Vec::with_capacity(n);
+        for _ in 0..n {
+            lines.push(self.next(deadline).await);
+        }
+        lines
     }
 
     /// Reads until a line is `want`.
-    fn wait_for(&mut self, want: &str) {
+    async fn wait_for(&mut self, want: &str) {
         let deadline = Instant::now() + WAIT;
-        while self.next(deadline) != want {}
+        while self.next(deadline).await != want {}
     }
 
     /// Reads until a line starts with `prefix`.
-    fn wait_for_prefix(&mut self, prefix: &str) {
+    async fn wait_for_prefix(&mut self, prefix: &str) {
         let deadline = Instant::now() + WAIT;
-        while !self.next(deadline).starts_with(prefix) {}
+        while !self.next(deadline).await.starts_with(prefix) {}
     }
 
     /// Every line until the pipe closes (the child exited).
-    fn rest(&mut self) -> Vec<String> {
+    async fn rest(&mut self) -> Vec<String> {
         let deadline = Instant::now() + WAIT;
         let mut rest = Vec::new();
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(line) => rest.push(line),
-                Err(RecvTimeoutError::Disconnected) => return rest,
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("{}: still open after {WAIT:?}", self.what)
-                }
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(line)) => rest.push(line),
+                Ok(None) => return rest,
+                Err(_) => panic!("{}: still open after {WAIT:?}", self.what),
             }
         }
     }
 }
 
-/// Kills a child process when the test ends, passed or failed.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A Mosquitto of the test's own on `127.0.0.1:port`.
-struct Broker {
-    port: u16,
-    dir: TempDir,
-    child: Option<Reaped>,
-    // Mosquitto logs every connection; its reader thread drains the pipe
-    // for as long as this lives, so the broker never blocks on a full one.
-    _log: Lines,
-}
-
-impl Broker {
-    /// Starts it and returns once it listens.
-    fn start(port: u16) -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 user root\nlog_dest stderr\n"
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new(mosquitto())
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("mosquitto starts (apt-get install -y mosquitto)");
-        let mut log = Lines::new("mosquitto", child.stderr.take().unwrap());
-        let child = Reaped(child);
-        // It logs "Opening" before it binds, and "running" once every
-        // listener is bound; a port taken meanwhile ends it with an error.
-        let deadline = Instant::now() + WAIT;
-        let mut opened = false;
-        loop {
-            let line = log.next(deadline);
-            opened |= line.contains(&format!("Opening ipv4 listen socket on port {port}."));
-            if line.contains("Error") {
-                panic!("mosquitto on port {port}: {line}");
-            }
-            if opened && line.ends_with(" running") {
-                break;
-            }
-        }
-        Broker {
-            port,
-            dir,
-            child: Some(child),
-            _log: log,
-        }
-    }
-
-    /// `parkgate alerts` flags for this broker, then `more`.
-    fn args(&self, more: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = ["alerts", "--host", "127.0.0.1", "--port"]
-            .map(String::from)
-            .into();
-        args.push(self.port.to_string());
-        args.extend(more.iter().map(|s| s.to_string()));
-        args
-    }
-
-    /// Kills it, as a crash or a restart would.
-    fn stop(&mut self) {
-        drop(self.child.take());
-    }
-}
-
-fn mosquitto() -> PathBuf {
-    // Debian puts it in /usr/sbin, often not on a user's PATH.
-    let sbin = PathBuf::from("/usr/sbin/mosquitto");
-    if sbin.exists() {
-        sbin
-    } else {
-        PathBuf::from("mosquitto")
-    }
-}
-
-/// A running `parkgate alerts`.
+/// A running `parkgate alerts`, killed if the test ends without
+/// [`Alerts::stop_with_nothing_more`].
 struct Alerts {
-    child: Reaped,
+    child: Option<Child>,
     stdout: Lines,
     stderr: Lines,
 }
 
 impl Alerts {
-    fn start(args: &[String]) -> Alerts {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_parkgate"))
+    /// Starts `parkgate alerts` with `args`; returns once it says it follows
+    /// `site_lot` (`b1/main`, `b1/+`) on `broker`, i.e. the broker's SUBACK
+    /// is in and whatever is published from now on reaches it.
+    async fn following(args: &[String], site_lot: &str, broker: &str) -> Alerts {
+        let mut child = Command::new(bin())
             .args(args)
             .env_remove("PARKGATE_CONFIG")
             .env("RUST_LOG", "warn")
@@ -481,51 +464,39 @@ impl Alerts {
             .expect("the parkgate binary runs");
         let stdout = Lines::new("parkgate alerts stdout", child.stdout.take().unwrap());
         let stderr = Lines::new("parkgate alerts stderr", child.stderr.take().unwrap());
-        Alerts {
-            child: Reaped(child),
+        let mut alerts = Alerts {
+            child: Some(child),
             stdout,
             stderr,
-        }
+        };
+        alerts
+            .stderr
+            .wait_for(&following_line(site_lot, broker))
+            .await;
+        alerts
     }
 
-    /// Sends SIGTERM, as systemd or `kill` would; returns the exit status
-    /// and whatever was still printed on stdout.
-    fn terminate(&mut self) -> (ExitStatus, Vec<String>) {
-        let pid = self.child.0.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(sent.success(), "kill -TERM {pid}");
-        // Its stdout closes when it exits; the wait below is then immediate.
-        let rest = self.stdout.rest();
-        (self.child.0.wait().unwrap(), rest)
+    /// Sends SIGTERM, as systemd or `kill` would: it must exit with 0,
+    /// printing nothing more on stdout (every line expected was taken).
+    async fn stop_with_nothing_more(mut self) {
+        let child = self.child.take().expect("parkgate alerts is running");
+        // Its stdout is drained meanwhile (the reader thread), so it cannot
+        // block on a full pipe; the pipe closes as it exits.
+        let status = sigterm(child)
+            .await
+            .unwrap_or_else(|| panic!("parkgate alerts ignored SIGTERM for {WAIT:?}"));
+        let rest = self.stdout.rest().await;
+        assert!(status.success(), "SIGTERM ends it with 0, got {status}");
+        assert_eq!(
+            rest,
+            Vec::<String>::new(),
+            "nothing after the last line expected"
+        );
     }
 }
 
-/// Publishes `messages` in order at QoS 1, as one gate's link does, and
-/// returns once the broker acknowledged them all.
-fn publish(port: u16, messages: &[(String, Vec<u8>)]) {
-    // A broker drops the older of two connections with one client id.
-    static PUBLISHERS: AtomicU32 = AtomicU32::new(0);
-    let n = PUBLISHERS.fetch_add(1, Ordering::Relaxed);
-    let id = format!("test-gate-{}-{n}", std::process::id());
-    let (client, mut connection) = Client::new(MqttOptions::new(id, "127.0.0.1", port), 64);
-    for (topic, payload) in messages {
-        client
-            .publish(topic.as_str(), QoS::AtLeastOnce, false, payload.clone())
-            .unwrap();
+impl Drop for Alerts {
+    fn drop(&mut self) {
+        reap(self.child.take());
     }
-    let deadline = Instant::now() + WAIT;
-    let mut acked = 0;
-    while acked < messages.len() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match connection.recv_timeout(left) {
-            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked += 1,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => panic!("publishing to 127.0.0.1:{port}: {e}"),
-            Err(e) => panic!(
-                "{acked} of {} publishes acknowledged: {e:?}",
-                messages.len()
-            ),
-        }
-    }
-    client.disconnect().unwrap();
 }

@@ -127,9 +127,32 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        reap(self.child.take());
+    }
+}
+
+/// SIGKILLs and reaps a child the test did not stop itself (it failed
+/// first), so no process outlives its test; for `Drop`.
+pub fn reap(child: Option<Child>) {
+    if let Some(mut child) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Sends SIGTERM, as systemd or `kill` would, and reaps the child; `None`
+/// if it did not exit within [`WAIT`] (it is then SIGKILLed).
+pub async fn sigterm(mut child: Child) -> Option<ExitStatus> {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+    // `wait` blocks: off the runtime, so the deadline can fire.
+    let wait = tokio::task::spawn_blocking(move || child.wait());
+    match tokio::time::timeout(WAIT, wait).await {
+        Ok(status) => Some(status.expect("wait task").expect("wait for the child")),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            None
         }
     }
 }
@@ -488,20 +511,13 @@ impl Gate {
 
     /// Sends SIGTERM and waits for the daemon to exit; returns how it exited.
     pub async fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.process.child.take().expect("the daemon is running");
-        let pid = child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
-        let wait = tokio::task::spawn_blocking(move || child.wait());
-        match tokio::time::timeout(WAIT, wait).await {
-            Ok(status) => status.expect("wait task").expect("wait for the daemon"),
-            Err(_) => {
-                let _ = Command::new("kill").args(["-KILL", &pid]).status();
-                panic!(
-                    "the daemon did not exit in 20 s after SIGTERM:\n{}",
-                    self.log()
-                );
-            }
+        let child = self.process.child.take().expect("the daemon is running");
+        match sigterm(child).await {
+            Some(status) => status,
+            None => panic!(
+                "the daemon did not exit in 20 s after SIGTERM:\n{}",
+                self.log()
+            ),
         }
     }
 }
