@@ -35,8 +35,9 @@ use crate::store::{Ident, Store};
 pub use session::Link;
 
 /// Events in flight to the broker at most: enough to keep a link with
-/// 40 ms of round trip busy (512 / 40 ms is over 12,000 events a second).
-pub const WINDOW: usize = 512;
+/// 40 ms of round trip busy (2048 / 40 ms is 51,200 events a second), and
+/// few enough that rumqttc's state for them stays small (a pkid each).
+pub const WINDOW: usize = 2048;
 /// Room for alerts from the link that wait for the gate loop to record them.
 pub const RAISED_QUEUE: usize = 16;
 

@@ -87,7 +87,10 @@ impl Received {
         let deadline = tokio::time::Instant::now() + within;
         while !self.by_seq.contains_key(&seq) {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            assert!(!left.is_zero(), "event {seq} did not reach HQ in {within:?}");
+            assert!(
+                !left.is_zero(),
+                "event {seq} did not reach HQ in {within:?}"
+            );
             let msg = hq.next(left).await;
             self.take(&msg);
         }
@@ -95,7 +98,9 @@ impl Received {
 
     /// Seqs of `1..=last` HQ has not seen.
     fn missing(&self, last: u64) -> Vec<u64> {
-        (1..=last).filter(|s| !self.by_seq.contains_key(s)).collect()
+        (1..=last)
+            .filter(|s| !self.by_seq.contains_key(s))
+            .collect()
     }
 
     /// Asks for every gap in `1..=last` again, as HQ does, and waits for it.
@@ -115,7 +120,10 @@ impl Received {
     /// HQ holds the journal exactly: every seq, the same events, and the
     /// live stream in `gate_seq` order.
     fn assert_matches(&self, journal: &[Value]) {
-        let seqs: Vec<u64> = journal.iter().map(|e| e["gate_seq"].as_u64().unwrap()).collect();
+        let seqs: Vec<u64> = journal
+            .iter()
+            .map(|e| e["gate_seq"].as_u64().unwrap())
+            .collect();
         let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
         assert_eq!(seqs, expected, "the journal is gap-free");
         assert_eq!(
@@ -125,7 +133,10 @@ impl Received {
         );
         for event in journal {
             let seq = event["gate_seq"].as_u64().unwrap();
-            assert_eq!(&self.by_seq[&seq], event, "HQ has the journal's event {seq}");
+            assert_eq!(
+                &self.by_seq[&seq], event,
+                "HQ has the journal's event {seq}"
+            );
         }
         assert!(
             self.live_order.windows(2).all(|w| w[0] < w[1]),
@@ -198,14 +209,21 @@ async fn events_status_and_occupancy_reach_hq() {
     let mut gate = Gate::start(&[("enabled", &mqtt(broker.port()))]).await;
     let mut got = Received::default();
 
-    assert_eq!(gate.badge_admitted(cards::ALICE).await, "Welcome Alice Tran - spot B1-042");
+    assert_eq!(
+        gate.badge_admitted(cards::ALICE).await,
+        "Welcome Alice Tran - spot B1-042"
+    );
     gate.drive_through(1).await;
     gate.tap("DEADBEEF").await;
     gate.settle().await;
     let last = last_seq(&gate);
     got.until(&mut hq, last, WAIT).await;
     got.assert_matches(&gate.events());
-    let kinds: Vec<&str> = got.by_seq.values().map(|e| e["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = got
+        .by_seq
+        .values()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds[0], "check_in");
 
     // Retained status: online, what the gate is doing; occupancy counters.
@@ -215,7 +233,11 @@ async fn events_status_and_occupancy_reach_hq() {
     assert_eq!(status["reader"], "ok");
     assert!(status["started_at"].is_string(), "{status}");
     // Occupancy after the passage (retained, counters only growing).
-    while got.occupancy.last().is_none_or(|o| o["entered"] != json!({"standard": 1})) {
+    while got
+        .occupancy
+        .last()
+        .is_none_or(|o| o["entered"] != json!({"standard": 1}))
+    {
         let msg = hq.next(WAIT).await;
         got.take(&msg);
     }
@@ -226,7 +248,10 @@ async fn events_status_and_occupancy_reach_hq() {
     assert!(s.link.enabled && s.link.connected, "{:?}", s.link);
     let out = gate.cli(&["status"]);
     let text = common::stdout(&out);
-    assert!(text.contains("hq link   connected to mqtt://127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("hq link   connected to mqtt://127.0.0.1:"),
+        "{text}"
+    );
 
     // A clean stop replaces the last will with an explicit `offline`.
     gate.terminate().await;
@@ -244,7 +269,10 @@ async fn a_gate_without_its_broker_decides_and_journals_then_catches_up() {
     let proxy = Proxy::start(broker.port()).await;
     proxy.cut().await;
     let mut gate = Gate::start(&[("enabled", &mqtt(proxy.port()))]).await;
-    assert_eq!(gate.badge_admitted(cards::ALICE).await, "Welcome Alice Tran - spot B1-042");
+    assert_eq!(
+        gate.badge_admitted(cards::ALICE).await,
+        "Welcome Alice Tran - spot B1-042"
+    );
     gate.drive_through(1).await;
     storm(&mut gate, 0, 8).await;
     wait_link(&gate, "said why it is down", |l| {
@@ -252,11 +280,21 @@ async fn a_gate_without_its_broker_decides_and_journals_then_catches_up() {
     })
     .await;
     let s = gate.status().await;
-    assert_eq!(s.outbox_depth, last_seq(&gate), "everything waits in the outbox");
+    assert_eq!(
+        s.outbox_depth,
+        last_seq(&gate),
+        "everything waits in the outbox"
+    );
     assert!(s.outbox_oldest.is_some());
     let text = common::stdout(&gate.cli(&["status"]));
-    assert!(text.contains("hq link   NOT connected to mqtt://127.0.0.1:"), "{text}");
-    assert!(gate.log().contains("the HQ broker is not reachable"), "a clear log line");
+    assert!(
+        text.contains("hq link   NOT connected to mqtt://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        gate.log().contains("the HQ broker is not reachable"),
+        "a clear log line"
+    );
 
     let mut hq = hq(broker.port()).await;
     proxy.restore();
@@ -341,11 +379,16 @@ async fn a_link_stalled_for_minutes_resumes_and_delivers() {
     storm(&mut gate, 20, 4).await;
     let s = gate.status().await;
     assert!(!s.link.connected, "still down: {:?}", s.link);
-    assert_eq!(s.outbox_depth, last_seq(&gate) - before, "the stall's events wait");
+    assert_eq!(
+        s.outbox_depth,
+        last_seq(&gate) - before,
+        "the stall's events wait"
+    );
     assert!(s.outbox_oldest_age_s.is_some());
 
     proxy.resume();
-    got.until(&mut hq, last_seq(&gate), Duration::from_secs(120)).await;
+    got.until(&mut hq, last_seq(&gate), Duration::from_secs(120))
+        .await;
     got.assert_matches(&gate.events());
 }
 
@@ -353,11 +396,7 @@ async fn a_link_stalled_for_minutes_resumes_and_delivers() {
 async fn replays_serve_kept_events_and_name_the_first_seq_of_a_pruned_range() {
     let broker = Broker::start().await;
     let mut hq = hq(broker.port()).await;
-    let mut gate = Gate::start(&[
-        ("enabled", &mqtt(broker.port())),
-        ("retention_days", "1"),
-    ])
-    .await;
+    let mut gate = Gate::start(&[("enabled", &mqtt(broker.port())), ("retention_days", "1")]).await;
     let mut got = Received::default();
     storm(&mut gate, 0, 5).await;
     let first_batch = last_seq(&gate);
@@ -381,7 +420,11 @@ async fn replays_serve_kept_events_and_name_the_first_seq_of_a_pruned_range() {
     gate.terminate().await;
     gate = gate.restart("2026-11-25T08:00:00+07:00").await;
     storm(&mut gate, 5, 1).await;
-    let kept: Vec<u64> = gate.events().iter().map(|e| e["gate_seq"].as_u64().unwrap()).collect();
+    let kept: Vec<u64> = gate
+        .events()
+        .iter()
+        .map(|e| e["gate_seq"].as_u64().unwrap())
+        .collect();
     let first_kept = kept[0];
     assert!(first_kept > first_batch, "pruned: {kept:?}");
 
@@ -407,8 +450,13 @@ async fn replays_serve_kept_events_and_name_the_first_seq_of_a_pruned_range() {
     assert_eq!(gate.alerts("replay_unavailable").len(), 1, "one alert");
 
     // A replay request that is not one is refused with bad_message.
-    hq.publish(&format!("{ROOT}/replay"), "{\"v\":1,\"from_seq\":9}", true, false)
-        .await;
+    hq.publish(
+        &format!("{ROOT}/replay"),
+        "{\"v\":1,\"from_seq\":9}",
+        true,
+        false,
+    )
+    .await;
     loop {
         let v = hq.next(WAIT).await.json();
         if v["alert"] == "bad_message" {
@@ -422,10 +470,7 @@ async fn replays_serve_kept_events_and_name_the_first_seq_of_a_pruned_range() {
 async fn mutual_tls_with_generated_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
-    let broker = Broker::builder()
-        .tls(BrokerTls::mutual(&pki))
-        .start()
-        .await;
+    let broker = Broker::builder().tls(BrokerTls::mutual(&pki)).start().await;
     let hq_cert = pki.client("hq");
     let mut hq = Hq::builder(broker.port())
         .host("localhost")

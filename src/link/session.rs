@@ -36,6 +36,8 @@ const STATUS_EVERY: Duration = Duration::from_secs(60);
 const MARK_EVERY: Duration = Duration::from_millis(100);
 /// Acknowledged events marked in one transaction at most.
 const MARK_BATCH: usize = 256;
+/// Events from the connection taken at most before publishing again.
+const BATCH: usize = 256;
 /// How long a clean stop waits for its `offline` status to be acknowledged.
 const GOODBYE: Duration = Duration::from_secs(2);
 
@@ -57,9 +59,14 @@ pub struct Link {
     started_at: Timestamp,
     up: Uplink,
     backoff: Backoff,
-    /// The view last published in the status topic.
-    shown: Option<GateView>,
+    /// What the last status published said (lane, reader, clock, mode).
+    status_shown: Option<StatusKey>,
+    /// The counters the last occupancy published carried.
+    occupancy_shown: Option<Counters>,
+    /// A status is due whatever it says: the minute is up, or a new
+    /// connection (the broker may have lost the retained one).
     status_due: bool,
+    /// The same for occupancy: a new connection.
     occupancy_due: bool,
     /// The outbox and replica as last read, for the `offline` status.
     facts: OutboxFacts,
@@ -93,7 +100,8 @@ impl Link {
             started_at,
             up: Uplink::new(WINDOW),
             backoff: Backoff::default(),
-            shown: None,
+            status_shown: None,
+            occupancy_shown: None,
             status_due: true,
             occupancy_due: true,
             facts: OutboxFacts::default(),
@@ -150,7 +158,7 @@ impl Link {
         mut options: MqttOptions,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Ended {
-        let offline = self.status_payload(LinkState::Offline);
+        let offline = self.status_payload(LinkState::Offline, &self.ports.view.borrow().clone());
         options
             .set_clean_session(false)
             .set_inflight((WINDOW + EXTRA) as u16)
@@ -176,15 +184,29 @@ impl Link {
                     }
                     return Ended::Stopped;
                 }
-                event = events.recv() => match event {
-                    Some(Ok(event)) => {
-                        if let Err(why) = self.on_event(event, &client, &mut connected).await {
-                            return Ended::Lost(why);
+                event = events.recv() => {
+                    // Everything already queued, then one pump: a draining
+                    // backlog brings PUBACKs by the hundred.
+                    let mut next = event;
+                    for taken in 1.. {
+                        match next {
+                            Some(Ok(event)) => {
+                                if let Err(why) = self.on_event(event, &client, &mut connected).await {
+                                    return Ended::Lost(why);
+                                }
+                            }
+                            Some(Err(e)) => return Ended::Lost(e.to_string()),
+                            None => return Ended::Lost("the connection task ended".into()),
+                        }
+                        if taken == BATCH {
+                            break;
+                        }
+                        match events.try_recv() {
+                            Ok(event) => next = Some(event),
+                            Err(_) => break,
                         }
                     }
-                    Some(Err(e)) => return Ended::Lost(e.to_string()),
-                    None => return Ended::Lost("the connection task ended".into()),
-                },
+                }
                 changed = self.ports.view.changed() => {
                     if changed.is_err() {
                         // The gate loop is gone: shutdown is under way.
@@ -234,7 +256,9 @@ impl Link {
             }
             Event::Incoming(Packet::PubAck(ack)) => {
                 self.up.acked(ack.pkid);
-                if self.up.unmarked() >= MARK_BATCH {
+                // A full batch, or the last of a burst: marked at once, so
+                // an outbox that has drained reads empty.
+                if self.up.unmarked() >= MARK_BATCH || self.up.idle() {
                     self.mark();
                 }
             }
@@ -250,31 +274,21 @@ impl Link {
         Ok(())
     }
 
+    /// The gate changed: maybe more events; whether the status or the
+    /// occupancy must go out again is worked out when publishing, against
+    /// what each last said.
     fn on_view(&mut self) {
-        let view = self.ports.view.borrow_and_update().clone();
+        self.ports.view.borrow_and_update();
         self.up.more_events();
-        match &self.shown {
-            Some(shown) => {
-                if (shown.lane, shown.reader_online, shown.clock, shown.lockdown)
-                    != (view.lane, view.reader_online, view.clock, view.lockdown)
-                {
-                    self.status_due = true;
-                }
-                if (&shown.entered, &shown.exited) != (&view.entered, &view.exited) {
-                    self.occupancy_due = true;
-                }
-            }
-            None => {
-                self.status_due = true;
-                self.occupancy_due = true;
-            }
-        }
     }
 
     /// Publishes what is due and what fits in the window, reading the
     /// outbox as it goes.
     async fn pump(&mut self, client: &AsyncClient) -> Result<(), String> {
-        if self.status_due && !self.up.in_flight(Tag::Status) {
+        let view = self.ports.view.borrow().clone();
+        let key = status_key(&view);
+        let status_due = self.status_due || self.status_shown.as_ref() != Some(&key);
+        if status_due && !self.up.in_flight(Tag::Status) {
             let facts = self
                 .store
                 .call(|db| db.outbox_facts())
@@ -282,12 +296,14 @@ impl Link {
                 .and_then(|r| r)
                 .map_err(|e| format!("store: {e}"))?;
             self.facts = facts;
-            let payload = self.status_payload(LinkState::Online);
+            let payload = self.status_payload(LinkState::Online, &view);
             self.publish(client, self.topic("status"), payload, true, Tag::Status)?;
             self.status_due = false;
+            self.status_shown = Some(key);
         }
-        if self.occupancy_due && !self.up.in_flight(Tag::Occupancy) {
-            let view = self.ports.view.borrow().clone();
+        let counters = (view.entered.clone(), view.exited.clone());
+        let occupancy_due = self.occupancy_due || self.occupancy_shown.as_ref() != Some(&counters);
+        if occupancy_due && !self.up.in_flight(Tag::Occupancy) {
             let occupancy = Occupancy {
                 v: VERSION,
                 gate: self.ident.gate.clone(),
@@ -304,6 +320,7 @@ impl Link {
                 Tag::Occupancy,
             )?;
             self.occupancy_due = false;
+            self.occupancy_shown = Some(counters);
         }
         loop {
             while let Some(row) = self.up.next_publish() {
@@ -338,9 +355,6 @@ impl Link {
             .try_publish(topic, QoS::AtLeastOnce, retain, payload.into_bytes())
             .map_err(|e| format!("handing a publish to the MQTT client: {e}"))?;
         self.up.handed(tag);
-        if tag == Tag::Status {
-            self.shown = Some(self.ports.view.borrow().clone());
-        }
         Ok(())
     }
 
@@ -379,7 +393,7 @@ impl Link {
         client: &AsyncClient,
         events: &mut mpsc::Receiver<Result<Event, rumqttc::ConnectionError>>,
     ) {
-        let payload = self.status_payload(LinkState::Offline);
+        let payload = self.status_payload(LinkState::Offline, &self.ports.view.borrow().clone());
         let said = client.try_publish(self.topic("status"), QoS::AtLeastOnce, true, payload);
         if said.is_ok() {
             self.up.handed(Tag::Status);
@@ -466,8 +480,7 @@ impl Link {
 
     /// The status as of now; `offline` is also the last will, set at
     /// connect time (so its `at` is when the connection was made).
-    fn status_payload(&self, state: LinkState) -> String {
-        let view = self.ports.view.borrow();
+    fn status_payload(&self, state: LinkState, view: &GateView) -> String {
         let status = GateStatus {
             v: VERSION,
             state,
@@ -491,6 +504,25 @@ impl Link {
         };
         serde_json::to_string(&status).expect("a status always serialises")
     }
+}
+
+/// What the status topic says of a gate, besides the outbox: a change of
+/// any of it publishes a new status.
+type StatusKey = (
+    crate::domain::lane::Phase,
+    bool,
+    crate::domain::contract::Clock,
+    bool,
+);
+
+/// A gate's counters, entered and exited.
+type Counters = (
+    std::collections::BTreeMap<crate::domain::model::VehicleClass, u64>,
+    std::collections::BTreeMap<crate::domain::model::VehicleClass, u64>,
+);
+
+fn status_key(view: &GateView) -> StatusKey {
+    (view.lane, view.reader_online, view.clock, view.lockdown)
 }
 
 /// Marks `marks` delivered, then makes `read`.

@@ -201,6 +201,12 @@ impl Uplink {
         std::mem::take(&mut self.delivered)
     }
 
+    /// No event in flight and none read ahead: everything sent was
+    /// acknowledged.
+    pub fn idle(&self) -> bool {
+        self.window.events() == 0 && self.ahead.is_empty() && self.replay_ahead.is_empty()
+    }
+
     /// How many acknowledged events wait to be marked.
     pub fn unmarked(&self) -> usize {
         self.delivered.len()

@@ -39,11 +39,14 @@ pub struct Window {
     handed: VecDeque<Tag>,
     /// On the wire, waiting for their PUBACK.
     wire: HashMap<u16, Tag>,
+    /// How many of both are events (counted, not scanned: asked per publish).
+    events: usize,
 }
 
 impl Window {
     /// A publish tagged `tag` was handed to the client.
     pub fn handed(&mut self, tag: Tag) {
+        self.events += usize::from(matches!(tag, Tag::Event(_)));
         self.handed.push_back(tag);
     }
 
@@ -51,7 +54,11 @@ impl Window {
     pub fn outgoing(&mut self, pkid: u16) -> Result<(), WindowError> {
         let tag = self.handed.pop_front().ok_or(WindowError::Unknown(pkid))?;
         match self.wire.insert(pkid, tag) {
-            Some(_) => Err(WindowError::Reused(pkid)),
+            Some(old) => {
+                // The old publish is forgotten: it no longer counts.
+                self.events -= usize::from(matches!(old, Tag::Event(_)));
+                Err(WindowError::Reused(pkid))
+            }
             None => Ok(()),
         }
     }
@@ -59,12 +66,14 @@ impl Window {
     /// The broker acknowledged packet `pkid`: what it carried. `None` for a
     /// PUBACK the window does not know (harmless: nothing is marked).
     pub fn acked(&mut self, pkid: u16) -> Option<Tag> {
-        self.wire.remove(&pkid)
+        let tag = self.wire.remove(&pkid);
+        self.events -= usize::from(matches!(tag, Some(Tag::Event(_))));
+        tag
     }
 
     /// Events in flight (handed or on the wire).
     pub fn events(&self) -> usize {
-        self.tags().filter(|t| matches!(t, Tag::Event(_))).count()
+        self.events
     }
 
     /// Whether a publish tagged `tag` is in flight.
@@ -77,6 +86,7 @@ impl Window {
     pub fn clear(&mut self) {
         self.handed.clear();
         self.wire.clear();
+        self.events = 0;
     }
 
     fn tags(&self) -> impl Iterator<Item = &Tag> {

@@ -57,11 +57,27 @@ impl Db {
     }
 
     /// The broker acknowledged these events: they leave the outbox, in one
-    /// transaction (one sync for a whole window of acknowledgements).
+    /// transaction.
+    ///
+    /// Committed without waiting for the disk (`synchronous=NORMAL` for this
+    /// transaction only): a mark lost to a power cut only makes the link
+    /// send those events again, which HQ removes by `event_id`; an fsync per
+    /// window of acknowledgements would instead hold up every event commit
+    /// queued behind it while a backlog drains. The database stays
+    /// consistent either way (WAL), and the next event commit, at FULL,
+    /// makes the marks durable too.
     pub fn mark_all_delivered(&mut self, seqs: &[u64]) -> Result<(), StoreError> {
         if seqs.is_empty() {
             return Ok(());
         }
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let marked = self.mark(seqs);
+        // Back to FULL whatever happened: event commits must wait for the disk.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        marked
+    }
+
+    fn mark(&mut self, seqs: &[u64]) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
