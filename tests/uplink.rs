@@ -576,3 +576,25 @@ async fn a_gate_logs_in_with_its_password_file_under_the_shipped_acl() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_is_refreshed_every_minute_when_nothing_changes() {
+    let broker = Broker::start().await;
+    let mut hq = Hq::builder(broker.port())
+        .subscribe(format!("{ROOT}/status"))
+        .connect()
+        .await;
+    let _gate = Gate::start(&[("enabled", &mqtt(broker.port()))]).await;
+    let first = hq.next(WAIT).await;
+    assert_eq!(first.json()["state"], "online");
+    let since = tokio::time::Instant::now();
+    // Nothing happens at the gate: the next status is the minute's refresh.
+    let next = hq.next(Duration::from_secs(90)).await;
+    assert_eq!(next.json()["state"], "online");
+    assert_eq!(next.json()["lane"], "idle");
+    assert!(
+        since.elapsed() >= Duration::from_secs(50),
+        "a refresh, not a change: {:?}",
+        since.elapsed()
+    );
+}

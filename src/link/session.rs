@@ -173,7 +173,9 @@ impl Link {
         let driver = tokio::spawn(drive(eventloop, tx));
         let _abort = AbortOnDrop(driver);
         let mut mark = tokio::time::interval(MARK_EVERY);
-        let mut refresh = tokio::time::interval(STATUS_EVERY);
+        // The first status goes out on CONNACK; the refresh a minute after.
+        let mut refresh =
+            tokio::time::interval_at(tokio::time::Instant::now() + STATUS_EVERY, STATUS_EVERY);
         let mut connected = false;
         loop {
             tokio::select! {
