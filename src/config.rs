@@ -137,6 +137,8 @@ pub struct MqttConfig {
     pub hq_public_key: Option<String>,
     /// MQTT keep-alive interval in seconds.
     pub keep_alive_s: u64,
+    /// Hours without a replica batch from HQ before a `replica_stale` alert.
+    pub replica_stale_h: u32,
 }
 
 impl Default for MqttConfig {
@@ -153,6 +155,7 @@ impl Default for MqttConfig {
             password_file: None,
             hq_public_key: None,
             keep_alive_s: 30,
+            replica_stale_h: 24,
         }
     }
 }

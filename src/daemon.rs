@@ -67,6 +67,8 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
 /// How often the wall clock is compared with the monotonic one when nothing
 /// else reads them.
 const CLOCK_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// How often the replica's age is checked against `[mqtt] replica_stale_h`.
+const REPLICA_CHECK_EVERY: Duration = Duration::from_secs(60);
 /// Room in the control request queue.
 pub const CONTROL_QUEUE: usize = 16;
 
@@ -180,6 +182,8 @@ where
         print,
         link,
         last_seq: 0,
+        started: now.wall,
+        replica_stale: None,
     };
     tracing::info!(gate = %gate.cfg.gate.gate, role = ?gate.cfg.gate.role, lockdown, "gate running");
     gate.feed(Input::Tick).await?;
@@ -193,6 +197,7 @@ where
     tokio::pin!(shutdown);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
     let mut clock_check = tokio::time::interval(CLOCK_CHECK_EVERY);
+    let mut replica_check = tokio::time::interval(REPLICA_CHECK_EVERY);
     loop {
         let wake = gate.wake;
         let clock = gate.clock.clone();
@@ -236,6 +241,7 @@ where
                 gate.feed(crate::domain::lane::Input::Raise(alert)).await?;
             }
             _ = clock_check.tick() => gate.check_clock().await?,
+            _ = replica_check.tick() => gate.check_replica()?,
             _ = housekeeping.tick() => gate.housekeeping()?,
         }
         gate.settle_status()?;

@@ -15,6 +15,7 @@
 //! - [`options`]: TLS, mutual TLS, credentials (shared with `parkgate alerts`).
 
 mod backoff;
+pub mod inbound;
 pub mod options;
 mod session;
 pub mod uplink;

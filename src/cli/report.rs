@@ -179,7 +179,7 @@ pub fn status(s: &Status) -> String {
     };
     let flag = |on: bool, text: &'static str| if on { text } else { "" };
     format!(
-        "gate      {}/{}/{} at {}{}\nlane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ{}\nhq link   {}\nreplica   seq {}\n",
+        "gate      {}/{}/{} at {}{}\nlane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ{}\nhq link   {}\nreplica   seq {}{}\n",
         s.site,
         s.lot,
         s.gate,
@@ -203,6 +203,10 @@ pub fn status(s: &Status) -> String {
         },
         link(&s.link),
         s.replica_seq,
+        match s.replica_age_s {
+            Some(age) => format!(", last heard from HQ {} ago", duration(age as i64)),
+            None => String::new(),
+        },
     )
 }
 

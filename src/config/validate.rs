@@ -251,6 +251,12 @@ fn numbers(cfg: &Config, bad: &mut Report) {
             "password_file is set but username is not; give the broker user name".into(),
         );
     }
+    if m.replica_stale_h == 0 {
+        bad(
+            &["mqtt", "replica_stale_h"],
+            "replica_stale_h must be at least 1 (hours)".into(),
+        );
+    }
     if m.keep_alive_s == 0 {
         bad(
             &["mqtt", "keep_alive_s"],

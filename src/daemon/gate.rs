@@ -43,11 +43,14 @@ pub(super) enum Answer {
     Committed(Result<Vec<Event>, String>),
     /// What the status needs from the store.
     Status(Result<StoreStatus, String>),
+    /// When HQ's replica feed was last heard, and the replica's seq.
+    ReplicaHeard(Result<(Option<chrono::DateTime<chrono::Utc>>, u64), String>),
 }
 
 /// The store's part of a [`Status`].
 pub(super) struct StoreStatus {
     outbox: crate::store::OutboxFacts,
+    replica_heard: Option<chrono::DateTime<chrono::Utc>>,
     presence: Vec<Presence>,
 }
 
@@ -82,6 +85,12 @@ pub(super) struct Gate<R, P, B, F> {
     pub link: GateSide,
     /// The highest `gate_seq` recorded (for the link).
     pub last_seq: u64,
+    /// When the daemon started: the replica's age counts from here if HQ
+    /// was never heard.
+    pub started: Timestamp,
+    /// The quiet spell a `replica_stale` alert was raised for: when the feed
+    /// was last heard before it (None inside: never). One alert a spell.
+    pub replica_stale: Option<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl<R, P, B, F> Gate<R, P, B, F>
@@ -195,6 +204,11 @@ where
                 }
                 self.feed(Input::Committed(result.map(|_| ()))).await
             }
+            Answer::ReplicaHeard(Ok((heard, seq))) => self.replica_checked(heard, seq).await,
+            Answer::ReplicaHeard(Err(e)) => {
+                tracing::warn!(error = %e, "reading the replica's age failed");
+                Ok(())
+            }
             Answer::Status(result) => {
                 let status = result.map(|s| self.status(s));
                 for reply in self.status_wanted.drain(..) {
@@ -237,6 +251,7 @@ where
             let read = || -> Result<StoreStatus, StoreError> {
                 Ok(StoreStatus {
                     outbox: db.outbox_facts()?,
+                    replica_heard: db.replica_heard_at()?,
                     presence: db.presence()?,
                 })
             };
@@ -296,6 +311,12 @@ where
                 .map(|t| (now.wall - t).num_seconds().max(0) as u64),
             link: self.link.status.borrow().clone(),
             replica_seq: store.outbox.replica_seq,
+            replica_heard: store
+                .replica_heard
+                .map(|t| t.with_timezone(&now.wall.timezone())),
+            replica_age_s: store
+                .replica_heard
+                .map(|t| (now.wall.to_utc() - t).num_seconds().max(0) as u64),
         }
     }
 
@@ -335,6 +356,9 @@ where
                     Some(m) => Ok(m.advance(by).wall),
                     None => Err(manual_only.to_string()),
                 };
+                // Time moved in a jump: what the periodic checks would have
+                // seen along the way is looked at now.
+                self.check_replica()?;
                 let _ = reply.send(moved);
             }
             Request::StepWall(by, reply) => {
@@ -348,6 +372,57 @@ where
             }
         }
         Ok(())
+    }
+
+    /// Asks the store when HQ's replica feed was last heard (a gate with
+    /// the link off follows no feed, so it is never stale).
+    pub fn check_replica(&mut self) -> Result<(), DaemonError> {
+        if !self.cfg.mqtt.enabled {
+            return Ok(());
+        }
+        self.send(|db| {
+            let read = || Ok::<_, StoreError>((db.replica_heard_at()?, db.replica_seq()?));
+            Answer::ReplicaHeard(read().map_err(|e| e.to_string()))
+        })
+    }
+
+    /// One `replica_stale` alert when the feed has been quiet too long,
+    /// by a wall clock that is trusted; another only after it was heard again.
+    async fn replica_checked(
+        &mut self,
+        heard: Option<chrono::DateTime<chrono::Utc>>,
+        seq: u64,
+    ) -> Result<(), DaemonError> {
+        let now = self.clock.now();
+        if self.watch.clock(now.mono) == crate::domain::contract::Clock::Unsynced {
+            return Ok(());
+        }
+        let since = heard.unwrap_or(self.started.to_utc());
+        let quiet = now.wall.to_utc() - since;
+        let limit = chrono::TimeDelta::hours(self.cfg.mqtt.replica_stale_h.into());
+        if quiet < limit || self.replica_stale == Some(heard) {
+            return Ok(());
+        }
+        self.replica_stale = Some(heard);
+        let hours = quiet.num_hours();
+        let message = match heard {
+            Some(_) => format!(
+                "No replica change from HQ for {hours} h; deciding on the replica at seq {seq}."
+            ),
+            None => format!(
+                "Nothing from HQ's replica feed in the {hours} h since the gate started; deciding on the replica at seq {seq}."
+            ),
+        };
+        tracing::warn!(%message, "the replica is stale");
+        let alert = crate::domain::contract::Alert {
+            alert: crate::domain::contract::AlertKind::ReplicaStale,
+            severity: crate::domain::contract::Severity::Warning,
+            message,
+            card: None,
+            user_id: None,
+            related_event_id: None,
+        };
+        self.feed(Input::Raise(alert)).await
     }
 
     /// Prunes the journal on the store thread; the loop does not wait for it

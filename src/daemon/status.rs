@@ -42,6 +42,10 @@ pub struct Status {
     pub outbox_oldest_age_s: Option<u64>,
     /// The HQ link.
     pub link: LinkStatus,
+    /// When HQ's replica feed was last heard (None: never).
+    pub replica_heard: Option<Timestamp>,
+    /// How long ago, in seconds.
+    pub replica_age_s: Option<u64>,
     /// The last replica change batch applied.
     pub replica_seq: u64,
 }
@@ -70,6 +74,8 @@ mod tests {
             outbox_oldest: None,
             outbox_oldest_age_s: None,
             link: LinkStatus::default(),
+            replica_heard: None,
+            replica_age_s: None,
             replica_seq: 42,
         };
         let text = serde_json::to_string(&status).unwrap();

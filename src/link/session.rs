@@ -16,17 +16,18 @@ use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Pa
 use tokio::sync::{mpsc, watch};
 
 use super::backoff::Backoff;
+use super::inbound::{self, BadMessages, Inbound};
 use super::uplink::{Read, Uplink};
 use super::window::Tag;
 use super::{GateView, LinkStatus, WINDOW, options};
 use crate::config::MqttConfig;
 use crate::daemon::clock::Clock;
 use crate::domain::contract::{
-    self, Alert, AlertKind, GateStatus, LinkState, Mode, Occupancy, ReaderState, ReplayRequest,
-    Severity, VERSION,
+    self, Alert, AlertKind, ChangeBatch, GateStatus, LinkState, Mode, Occupancy, ReaderState,
+    ReplayRequest, ReplicaRequest, Severity, VERSION, Want,
 };
 use crate::domain::model::Timestamp;
-use crate::store::{Ident, OutboxFacts, Store, StoreError, Stored};
+use crate::store::{Applied, Ident, OutboxFacts, Store, StoreError, Stored};
 
 /// Publishes beyond the event window: status and occupancy, one each.
 const EXTRA: usize = 4;
@@ -38,6 +39,8 @@ const MARK_EVERY: Duration = Duration::from_millis(100);
 const MARK_BATCH: usize = 256;
 /// Events from the connection taken at most before publishing again.
 const BATCH: usize = 256;
+/// How long before the same replica gap is asked for again.
+const ASK_AGAIN: Duration = Duration::from_secs(30);
 /// How long a clean stop waits for its `offline` status to be acknowledged.
 const GOODBYE: Duration = Duration::from_secs(2);
 
@@ -70,6 +73,10 @@ pub struct Link {
     occupancy_due: bool,
     /// The outbox and replica as last read, for the `offline` status.
     facts: OutboxFacts,
+    /// `bad_message` alerts, rate-limited.
+    bad: BadMessages,
+    /// The last replica request: from which seq, and when.
+    asked: Option<(u64, tokio::time::Instant)>,
 }
 
 /// Why a connection ended.
@@ -105,6 +112,8 @@ impl Link {
             status_due: true,
             occupancy_due: true,
             facts: OutboxFacts::default(),
+            bad: BadMessages::default(),
+            asked: None,
         }
     }
 
@@ -160,6 +169,7 @@ impl Link {
     ) -> Ended {
         let offline = self.status_payload(LinkState::Offline, &self.ports.view.borrow().clone());
         options
+            .set_max_packet_size(inbound::MAX_PACKET, inbound::MAX_PACKET)
             .set_clean_session(false)
             .set_inflight((WINDOW + EXTRA) as u16)
             .set_last_will(LastWill::new(
@@ -239,8 +249,12 @@ impl Link {
                 self.backoff.reset();
                 self.status_due = true;
                 self.occupancy_due = true;
+                // Always, session kept or not: subscribing again is harmless.
+                let filters = inbound::subscriptions(&self.ident)
+                    .into_iter()
+                    .map(|path| rumqttc::SubscribeFilter::new(path, QoS::AtLeastOnce));
                 client
-                    .try_subscribe(self.topic("replay"), QoS::AtLeastOnce)
+                    .try_subscribe_many(filters)
                     .map_err(|e| e.to_string())?;
                 let now = self.clock.now().wall;
                 self.ports.status.send_modify(|s| {
@@ -265,11 +279,8 @@ impl Link {
                 }
             }
             Event::Incoming(Packet::Publish(publish)) => {
-                if publish.topic == self.topic("replay") {
-                    self.replay_request(&publish.payload).await;
-                } else {
-                    tracing::debug!(topic = %publish.topic, "a message on a topic the link does not serve");
-                }
+                let inbound = inbound::route(&self.ident, &publish.topic, &publish.payload);
+                self.inbound(inbound, client).await?;
             }
             _ => {}
         }
@@ -430,16 +441,125 @@ impl Link {
         });
     }
 
-    async fn replay_request(&mut self, payload: &[u8]) {
-        let topic = self.topic("replay");
-        let request = match contract::parse::<ReplayRequest>(payload) {
-            Ok(r) if r.from_seq >= 1 && r.from_seq <= r.to_seq => r,
-            Ok(r) => {
-                let why = format!("from_seq {} to_seq {} is not a range", r.from_seq, r.to_seq);
-                return self.raise(bad_message(&topic, &why)).await;
+    /// Acts on one message from the broker.
+    async fn inbound(&mut self, inbound: Inbound, client: &AsyncClient) -> Result<(), String> {
+        match inbound {
+            Inbound::Replay(request) => self.replay_request(request).await,
+            Inbound::Changes(batch) => self.changes(batch, client).await?,
+            Inbound::Passage(event) => {
+                let (id, gate) = (event.event_id.clone(), event.gate.clone());
+                match self.store.call(move |db| db.apply_remote(&event)).await {
+                    Ok(Ok(applied)) => tracing::debug!(%id, %gate, applied, "a passage of the lot"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, %id, "applying a sibling's passage failed")
+                    }
+                    Err(e) => return Err(format!("store: {e}")),
+                }
             }
-            Err(e) => return self.raise(bad_message(&topic, &e.to_string())).await,
+            Inbound::Snapshot(chunk) => {
+                tracing::warn!(snapshot = %chunk.snapshot_id, chunk = chunk.chunk, "replica snapshots are not applied yet; the chunk is dropped");
+            }
+            Inbound::Occupancy(o) => tracing::debug!(gate = %o.gate, "a gate's occupancy"),
+            Inbound::Command(_) => {
+                tracing::warn!("HQ commands are not carried out yet; the command is dropped");
+            }
+            Inbound::Bad { topic, why } => self.bad(&topic, &why).await,
+        }
+        Ok(())
+    }
+
+    /// A message that is not what its topic promises: logged each time,
+    /// alerted at most once a minute.
+    async fn bad(&mut self, topic: &str, why: &str) {
+        tracing::warn!(%topic, %why, "a bad message from the broker; nothing applied");
+        if let Some(unsaid) = self.bad.admit(tokio::time::Instant::now()) {
+            let mut alert = bad_message(topic, why);
+            if unsaid > 0 {
+                alert.message.push_str(&format!(
+                    " {unsaid} more bad message(s) came in the minute before."
+                ));
+            }
+            self.raise(alert).await;
+        }
+    }
+
+    /// A change batch for the lot: applied in order, a duplicate ignored, a
+    /// gap answered with a request for the missing batches.
+    async fn changes(&mut self, batch: ChangeBatch, client: &AsyncClient) -> Result<(), String> {
+        let seq = batch.seq;
+        let heard = self.clock.now().wall;
+        let applied = self.store.call(move |db| {
+            let applied = db.apply_batch(&batch)?;
+            if !matches!(applied, Applied::Gap { .. }) {
+                db.replica_heard(&heard)?;
+            }
+            Ok(applied)
+        });
+        let applied = match applied.await {
+            Ok(applied) => applied,
+            Err(e) => return Err(format!("store: {e}")),
         };
+        match applied {
+            Ok(Applied::Applied { seq }) => {
+                tracing::info!(seq, "replica batch applied");
+                self.status_due = true;
+            }
+            Ok(Applied::Duplicate { seq }) => tracing::debug!(seq, "replica batch already applied"),
+            Ok(Applied::Gap { have, got }) => {
+                tracing::warn!(have, got, "replica batches missing; asking HQ");
+                self.request_changes(have, client)?;
+            }
+            Err(StoreError::Invalid { index, reason }) => {
+                let why = format!("batch {seq} op {index}: {reason}; nothing of it applied");
+                self.bad(&self.topic_of_lot("replica/changes"), &why).await;
+            }
+            Err(e) => tracing::error!(error = %e, seq, "applying a replica batch failed"),
+        }
+        Ok(())
+    }
+
+    /// Publishes `{"want":"changes"}` from `have`, once per gap a while:
+    /// HQ's answer is a burst of batches, each of which would ask again.
+    fn request_changes(&mut self, have: u64, client: &AsyncClient) -> Result<(), String> {
+        let now = tokio::time::Instant::now();
+        if let Some((asked, at)) = self.asked
+            && asked == have
+            && now.duration_since(at) < ASK_AGAIN
+        {
+            return Ok(());
+        }
+        self.asked = Some((have, now));
+        let request = ReplicaRequest {
+            v: VERSION,
+            have_seq: have,
+            want: Want::Changes,
+        };
+        let payload = serde_json::to_string(&request).map_err(|e| e.to_string())?;
+        self.publish(
+            client,
+            self.topic("replica/request"),
+            payload,
+            false,
+            Tag::Other,
+        )
+    }
+
+    fn topic_of_lot(&self, leaf: &str) -> String {
+        format!(
+            "{}/{leaf}",
+            contract::lot_root(&self.ident.site, &self.ident.lot)
+        )
+    }
+
+    async fn replay_request(&mut self, request: ReplayRequest) {
+        let topic = self.topic("replay");
+        if request.from_seq < 1 || request.from_seq > request.to_seq {
+            let why = format!(
+                "from_seq {} to_seq {} is not a range",
+                request.from_seq, request.to_seq
+            );
+            return self.bad(&topic, &why).await;
+        }
         let bounds = self
             .store
             .call(|db| Ok::<_, StoreError>((db.first_seq()?, db.last_seq()?)))

@@ -17,6 +17,8 @@ pub enum Tag {
     Status,
     /// The retained occupancy counters.
     Occupancy,
+    /// Anything whose PUBACK needs no action (a replica request, an ack).
+    Other,
 }
 
 /// rumqttc reported something the window cannot pair: the connection's

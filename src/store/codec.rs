@@ -17,6 +17,8 @@ use crate::domain::model::Timestamp;
 pub(super) const REPLICA_SEQ: &str = "replica_seq";
 /// Meta key: the last gate_seq given to an event.
 pub(super) const GATE_SEQ: &str = "gate_seq";
+/// Meta key: when HQ's replica feed was last heard (epoch ms; 0: never).
+pub(super) const REPLICA_HEARD: &str = "replica_heard_ms";
 /// Meta key: 1 while the gate is in lockdown (survives a restart).
 pub(super) const LOCKDOWN: &str = "lockdown";
 

@@ -6,7 +6,7 @@
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::codec::{REPLICA_SEQ, enum_text, get_meta, ms, set_meta, ts_text};
+use super::codec::{REPLICA_HEARD, REPLICA_SEQ, enum_text, get_meta, ms, set_meta, ts_text};
 use super::{Db, StoreError};
 use crate::domain::contract::{ChangeBatch, Kind, Op, Record, VERSION};
 
@@ -25,6 +25,27 @@ impl Db {
     /// The seq of the last replica batch (or snapshot) applied; 0 when fresh.
     pub fn replica_seq(&self) -> Result<u64, StoreError> {
         get_meta(&self.conn, REPLICA_SEQ)
+    }
+
+    /// HQ's replica feed was heard at `at` (a batch applied or already
+    /// applied, a snapshot chunk): the replica is as fresh as HQ's data.
+    pub fn replica_heard(
+        &mut self,
+        at: &crate::domain::model::Timestamp,
+    ) -> Result<(), StoreError> {
+        set_meta(
+            &self.conn,
+            REPLICA_HEARD,
+            u64::try_from(ms(at)).unwrap_or(0),
+        )
+    }
+
+    /// When HQ's replica feed was last heard (None: never, e.g. demo data).
+    pub fn replica_heard_at(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        let at = get_meta(&self.conn, REPLICA_HEARD)?;
+        Ok((at > 0)
+            .then(|| chrono::DateTime::from_timestamp_millis(i64::try_from(at).unwrap_or(0)))
+            .flatten())
     }
 
     /// Applies one change batch, whole or not at all.

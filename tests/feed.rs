@@ -1,0 +1,244 @@
+//! HQ to the gate over a real broker: replica change batches (in order, a
+//! gap asked for, duplicates and malformed batches), siblings' passages,
+//! and junk on every subscribed topic.
+
+mod common;
+
+use std::time::Duration;
+
+use common::broker::Broker;
+use common::hq::Hq;
+use common::{Gate, WAIT};
+use parkgate::daemon::status::Status;
+use parkgate_hal::{BarrierCommand, Sensor, SensorState};
+use serde_json::{Value, json};
+
+const LOT: &str = "parkgate/v1/b1/main";
+const ROOT: &str = "parkgate/v1/b1/main/gates/entry-1";
+
+fn mqtt(port: u16) -> String {
+    format!("true\nhost = \"127.0.0.1\"\nport = {port}")
+}
+
+/// A batch that gives Erin (card 04E0E0E0E0E0E0) a standard car and a
+/// monthly plan for the lot.
+fn erin(seq: u64) -> Value {
+    json!({"v": 1, "seq": seq, "at": "2026-11-23T07:00:00+07:00", "ops": [
+        {"op": "upsert", "kind": "user", "data": {"user_id": "u-erin", "name": "Erin Vo", "company": "acme", "status": "active"}},
+        {"op": "upsert", "kind": "card", "data": {"card": "04E0E0E0E0E0E0", "user_id": "u-erin", "status": "active", "valid_from": "2026-01-01T00:00:00+07:00", "valid_until": "2027-01-01T00:00:00+07:00"}},
+        {"op": "upsert", "kind": "vehicle", "data": {"vehicle_id": "v-erin", "user_id": "u-erin", "plate": "51F-999.99", "class": "standard", "ada": false, "ev": false, "primary": true}},
+        {"op": "upsert", "kind": "plan", "data": {"user_id": "u-erin", "kind": "monthly", "lots": ["main"], "valid_until": "2027-01-01T00:00:00+07:00", "status": "paid"}}
+    ]})
+}
+
+/// An empty batch: moves the replica's seq only.
+fn empty(seq: u64) -> Value {
+    json!({"v": 1, "seq": seq, "at": "2026-11-23T07:00:00+07:00", "ops": []})
+}
+
+/// Waits until the gate's status satisfies `ok` (polled; bounded).
+async fn wait_status(gate: &Gate, what: &str, ok: impl Fn(&Status) -> bool) -> Status {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = gate.status().await;
+        if ok(&status) {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gate never {what}: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// HQ, after the gate subscribed (its first status is the sign: the
+/// gate subscribes on CONNACK, before it publishes anything).
+async fn connected(port: u16) -> (Hq, Gate) {
+    let mut hq = Hq::builder(port)
+        .subscribe(format!("{ROOT}/status"))
+        .subscribe(format!("{ROOT}/replica/request"))
+        .connect()
+        .await;
+    let gate = Gate::start(&[("enabled", &mqtt(port))]).await;
+    loop {
+        let msg = hq.next(WAIT).await;
+        if msg.topic.ends_with("/status") && msg.json()["state"] == "online" {
+            break;
+        }
+    }
+    (hq, gate)
+}
+
+async fn publish(hq: &Hq, topic: &str, payload: impl ToString) {
+    hq.publish(topic, payload.to_string(), true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_apply_in_order_and_a_gap_is_asked_for() {
+    let broker = Broker::start().await;
+    let (mut hq, mut gate) = connected(broker.port()).await;
+    let changes = format!("{LOT}/replica/changes");
+    // The demo replica is at seq 1: seq 3 is a gap.
+    publish(&hq, &changes, erin(3)).await;
+    let request = loop {
+        let msg = hq.next(WAIT).await;
+        if msg.topic.ends_with("/replica/request") {
+            break msg.json();
+        }
+    };
+    assert_eq!(request, json!({"v": 1, "have_seq": 1, "want": "changes"}));
+    assert_eq!(
+        gate.status().await.replica_seq,
+        1,
+        "nothing applied on a gap"
+    );
+    // HQ answers with the missing batches, then the one that was early.
+    publish(&hq, &changes, empty(2)).await;
+    publish(&hq, &changes, erin(3)).await;
+    wait_status(&gate, "applied seq 3", |s| s.replica_seq == 3).await;
+    // A duplicate changes nothing and is not an error.
+    publish(&hq, &changes, empty(2)).await;
+    // A malformed batch (a vehicle class the contract has not) is refused
+    // whole: its first op (a plan for Erin revoking this lot) is not applied.
+    let bad = json!({"v": 1, "seq": 4, "at": "2026-11-23T07:00:00+07:00", "ops": [
+        {"op": "upsert", "kind": "plan", "data": {"user_id": "u-erin", "kind": "monthly", "lots": ["other"], "valid_until": "2027-01-01T00:00:00+07:00", "status": "paid"}},
+        {"op": "upsert", "kind": "vehicle", "data": {"vehicle_id": "v-x", "user_id": "u-erin", "plate": null, "class": "tank", "ada": false, "ev": false, "primary": false}}
+    ]});
+    publish(&hq, &changes, bad).await;
+    publish(&hq, &changes, empty(4)).await;
+    wait_status(&gate, "applied seq 4", |s| s.replica_seq == 4).await;
+    let alerts = gate.alerts("bad_message");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("replica/changes"),
+        "{}",
+        alerts[0]
+    );
+    // Erin, from the applied batch, is let in: her plan still names the lot.
+    gate.sensor(Sensor::Arming, SensorState::Occupied).await;
+    gate.tap("04E0E0E0E0E0E0").await;
+    gate.expect_barrier(BarrierCommand::Up).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_siblings_check_in_puts_the_car_inside_once() {
+    let broker = Broker::start().await;
+    let (hq, gate) = connected(broker.port()).await;
+    let check_in = json!({
+        "v": 1, "event_id": "01JSIBLING0000000000000001", "gate_seq": 7,
+        "site": "b1", "lot": "main", "gate": "entry-2",
+        "at": "2026-11-23T07:50:00+07:00", "clock": "synced", "type": "check_in",
+        "card": "04B0B0B0B0B0B0", "user_id": "u-bob", "user_name": "Bob Nguyen",
+        "vehicle_id": "v-bob", "vehicle_class": "compact", "reservation_id": null,
+        "spot_id": null, "plan": "daily", "walk_in": true
+    });
+    let topic = format!("{LOT}/gates/entry-2/events/check_in");
+    publish(&hq, &topic, &check_in).await;
+    publish(&hq, &topic, &check_in).await; // redelivered: applied once
+    let status = wait_status(&gate, "saw Bob inside", |s| !s.occupancy.is_empty()).await;
+    assert_eq!(
+        serde_json::to_value(&status.occupancy).unwrap(),
+        json!({"compact": 1})
+    );
+    // ... and a marker after the duplicate shows it changed nothing twice.
+    publish(&hq, &format!("{LOT}/replica/changes"), empty(2)).await;
+    let status = wait_status(&gate, "applied seq 2", |s| s.replica_seq == 2).await;
+    assert_eq!(
+        serde_json::to_value(&status.occupancy).unwrap(),
+        json!({"compact": 1})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn junk_on_every_subscribed_topic_changes_nothing_and_makes_one_alert() {
+    let broker = Broker::start().await;
+    let (hq, gate) = connected(broker.port()).await;
+    let topics = [
+        format!("{ROOT}/replay"),
+        format!("{ROOT}/replica/snapshot"),
+        format!("{LOT}/replica/changes"),
+        format!("{LOT}/gates/exit-1/events/check_in"),
+        format!("{LOT}/gates/exit-1/events/check_out"),
+        format!("{LOT}/gates/exit-1/events/void"),
+        format!("{LOT}/gates/exit-1/occupancy"),
+    ];
+    for topic in &topics {
+        for junk in ["not json", r#"{"v":2}"#, r#"{"v":1}"#, "[]"] {
+            publish(&hq, topic, junk).await;
+        }
+    }
+    // Oversized: a megabyte and a bit of spaces (by mosquitto_pub: HQ's
+    // test client caps its packets at 10 KiB).
+    let big = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(big.path(), " ".repeat((1 << 20) + 1)).unwrap();
+    let sent = std::process::Command::new(common::broker::mosquitto_program("mosquitto_pub"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port().to_string(),
+            "-q",
+            "1",
+        ])
+        .args(["-t", &format!("{LOT}/replica/changes"), "-f"])
+        .arg(big.path())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // A good batch after all of it: when it is applied, the junk was read.
+    publish(&hq, &format!("{LOT}/replica/changes"), empty(2)).await;
+    wait_status(&gate, "applied seq 2", |s| s.replica_seq == 2).await;
+    let alerts = gate.alerts("bad_message");
+    assert_eq!(alerts.len(), 1, "one alert, not a flood: {alerts:?}");
+    let status = gate.status().await;
+    assert!(
+        status.link.connected,
+        "the link kept running: {:?}",
+        status.link
+    );
+    assert!(status.occupancy.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quiet_feed_raises_replica_stale_once_per_quiet_spell() {
+    let broker = Broker::start().await;
+    let hq = Hq::builder(broker.port()).connect().await;
+    let gate = Gate::start(&[(
+        "enabled",
+        &format!("{}\nreplica_stale_h = 1", mqtt(broker.port())),
+    )])
+    .await;
+    publish(&hq, &format!("{LOT}/replica/changes"), empty(2)).await;
+    wait_status(&gate, "applied seq 2", |s| s.replica_seq == 2).await;
+    gate.advance(59 * 60_000).await;
+    gate.settle().await;
+    assert_eq!(gate.alerts("replica_stale").len(), 0, "59 minutes is fresh");
+    let status = gate.status().await;
+    assert_eq!(status.replica_age_s, Some(59 * 60));
+    gate.advance(2 * 60_000).await;
+    gate.settle().await;
+    gate.advance(60 * 60_000).await;
+    gate.settle().await;
+    let stale = gate.alerts("replica_stale");
+    assert_eq!(stale.len(), 1, "once per quiet spell: {stale:?}");
+    assert!(
+        stale[0]["message"].as_str().unwrap().contains("seq 2"),
+        "{}",
+        stale[0]
+    );
+    let text = common::stdout(&gate.cli(&["status"]));
+    assert!(
+        text.contains("replica   seq 2, last heard from HQ 2h01m ago"),
+        "{text}"
+    );
+    // Heard again, then quiet again: a second alert.
+    publish(&hq, &format!("{LOT}/replica/changes"), empty(3)).await;
+    wait_status(&gate, "applied seq 3", |s| s.replica_seq == 3).await;
+    gate.advance(61 * 60_000).await;
+    gate.settle().await;
+    assert_eq!(gate.alerts("replica_stale").len(), 2);
+}
