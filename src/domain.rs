@@ -4,6 +4,7 @@
 //! property-tested by the million.
 
 pub mod availability;
+pub mod command;
 pub mod contract;
 pub mod lane;
 pub mod lot;

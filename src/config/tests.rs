@@ -419,6 +419,25 @@ fn tls_files_want_tls_on_and_come_in_pairs() {
 }
 
 #[test]
+fn the_hq_public_key_must_be_an_ed25519_key() {
+    // The public key of the seed [7; 32], as `openssl pkey ... | tail -c 32 | base64` prints it.
+    let good = "6kpsY+KcUgq+9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw=";
+    assert_eq!(
+        problems(&format!("[mqtt]\nhq_public_key = \"{good}\"\n")),
+        []
+    );
+    assert_eq!(
+        one(
+            "[mqtt]\nhq_public_key = \"base64...\"\n",
+            "not valid base64"
+        ),
+        (10, 1)
+    );
+    let short = "[mqtt]\nport = 1883\nhq_public_key = \"AAAA\"\n";
+    assert_eq!(one(short, "decodes to 3 bytes"), (11, 1));
+}
+
+#[test]
 fn the_sim_start_state_is_read_and_checked_at_its_keys() {
     let start = "[hardware.sim_start]\nsafety = \"occupied\"\nbarrier_up = \"occupied\"\n";
     let cfg = parse(&format!("{BASE}{start}")).unwrap_or_else(|ds| panic!("{ds:#?}"));

@@ -24,6 +24,7 @@ pub(super) fn check(cfg: &Config, loc: &Locator) -> Vec<Diagnostic> {
     numbers(cfg, &mut bad);
     pins(cfg, loc, &mut bad);
     sim_start(cfg, &mut bad);
+    hq_key(cfg, &mut bad);
     out
 }
 
@@ -298,6 +299,22 @@ fn pins(cfg: &Config, loc: &Locator, bad: &mut Report) {
                 ),
             );
         }
+    }
+}
+
+/// HQ's command key is read here too, so a mistyped key stops the gate at
+/// start rather than rejecting every command HQ sends later.
+fn hq_key(cfg: &Config, bad: &mut Report) {
+    if let Some(key) = &cfg.mqtt.hq_public_key
+        && let Err(e) = crate::domain::command::parse_key(key)
+    {
+        bad(
+            &["mqtt", "hq_public_key"],
+            format!(
+                "{e}; give HQ's raw 32-byte Ed25519 public key in base64, 44 characters \
+                 (see README, \"Signing a command\"), or remove it to refuse all commands"
+            ),
+        );
     }
 }
 

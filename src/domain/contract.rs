@@ -394,5 +394,71 @@ pub struct Occupancy {
     pub exited: std::collections::BTreeMap<VehicleClass, u64>,
 }
 
+// ---------------------------------------------------------------- commands
+
+/// The topic HQ sends a gate its signed commands on: `{gate root}/commands`.
+pub fn command_topic(gate_root: &str) -> String {
+    format!("{gate_root}/commands")
+}
+
+/// The topic a gate acks commands on: `{gate root}/commands/ack`.
+pub fn command_ack_topic(gate_root: &str) -> String {
+    format!("{gate_root}/commands/ack")
+}
+
+/// A command as it arrives on `{gate root}/commands`: the body's exact JSON
+/// bytes and HQ's Ed25519 signature over them, both base64 (standard
+/// alphabet, padded). No `v`: the version is inside the signed body, so it
+/// cannot be altered. Checked by [`crate::domain::command::verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    pub body: String,
+    pub sig: String,
+}
+
+/// A command's signed body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandBody {
+    pub v: u32,
+    pub command_id: String,
+    pub gate: String,
+    pub cmd: Cmd,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What HQ asks of the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cmd {
+    /// One passage, reported as a check_in or check_out with `card` null.
+    Open,
+    /// Deny every credential until `unlock` (a car inside may still leave).
+    Lockdown,
+    /// Lift a lockdown.
+    Unlock,
+    /// Request a replica snapshot.
+    Resync,
+}
+
+/// A command's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckResult {
+    Done,
+    Rejected,
+}
+
+/// The gate's answer to a command, `{gate root}/commands/ack`. `reason` is
+/// null when done, a snake_case code when rejected (like a denial's reason).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandAck {
+    pub v: u32,
+    pub command_id: String,
+    pub result: AckResult,
+    pub reason: Option<String>,
+    pub at: Timestamp,
+}
+
 #[cfg(test)]
 mod tests;

@@ -204,3 +204,83 @@ fn bad_payloads_are_rejected() {
         Err(ContractError::Malformed(_))
     ));
 }
+
+// ---------------------------------------------------------------- commands
+
+/// The contract's command body, its elided times filled in.
+const COMMAND_BODY: &str = r#"{"v":1, "command_id":"c-1", "gate":"entry-1", "cmd":"open", "issued_at":"2026-11-22T08:00:00+07:00", "expires_at":"2026-11-22T08:05:00+07:00"}"#;
+
+/// The contract's ack, its elided time filled in.
+const ACK: &str = r#"{"v":1, "command_id":"c-1", "result":"done", "reason":null, "at":"2026-11-22T08:00:01+07:00"}"#;
+
+/// Parses `text` as a `T`, writes it back, and checks nothing changed.
+fn round_trip<T>(text: &str) -> T
+where
+    T: serde::de::DeserializeOwned + Serialize,
+{
+    let value: T = serde_json::from_str(text).unwrap();
+    let expected: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(serde_json::to_value(&value).unwrap(), expected);
+    value
+}
+
+#[test]
+fn the_contract_command_envelope_reads_back_unchanged() {
+    let env: CommandEnvelope = round_trip(r#"{"body":"eyJ2IjoxfQ==", "sig":"c2ln"}"#);
+    assert_eq!(
+        (env.body.as_str(), env.sig.as_str()),
+        ("eyJ2IjoxfQ==", "c2ln")
+    );
+}
+
+#[test]
+fn the_contract_command_body_reads_back_unchanged() {
+    let body: CommandBody = round_trip(COMMAND_BODY);
+    assert_eq!((body.cmd, body.command_id.as_str()), (Cmd::Open, "c-1"));
+    for (cmd, name) in [
+        (Cmd::Open, "open"),
+        (Cmd::Lockdown, "lockdown"),
+        (Cmd::Unlock, "unlock"),
+        (Cmd::Resync, "resync"),
+    ] {
+        let text = COMMAND_BODY.replace(r#""open""#, &format!("{name:?}"));
+        assert_eq!(round_trip::<CommandBody>(&text).cmd, cmd);
+    }
+}
+
+#[test]
+fn the_contract_ack_reads_back_unchanged() {
+    let ack: CommandAck = round_trip(ACK);
+    assert_eq!((ack.result, ack.reason), (AckResult::Done, None));
+    let rejected = ACK
+        .replace(r#""done""#, r#""rejected""#)
+        .replace("null", r#""expired""#);
+    let ack: CommandAck = round_trip(&rejected);
+    assert_eq!(ack.result, AckResult::Rejected);
+    // Written from scratch, a done ack is the example: `reason` null, not missing.
+    let expected: Value = serde_json::from_str(ACK).unwrap();
+    assert_eq!(serde_json::to_value(ack_done()).unwrap(), expected);
+}
+
+fn ack_done() -> CommandAck {
+    CommandAck {
+        v: VERSION,
+        command_id: "c-1".into(),
+        result: AckResult::Done,
+        reason: None,
+        at: chrono::DateTime::parse_from_rfc3339("2026-11-22T08:00:01+07:00").unwrap(),
+    }
+}
+
+#[test]
+fn commands_and_acks_have_their_topics() {
+    let root = gate_root("b1", "main", "entry-1");
+    assert_eq!(
+        command_topic(&root),
+        "parkgate/v1/b1/main/gates/entry-1/commands"
+    );
+    assert_eq!(
+        command_ack_topic(&root),
+        "parkgate/v1/b1/main/gates/entry-1/commands/ack"
+    );
+}
