@@ -237,8 +237,14 @@ where
                 gate.catch_up(true).await?;
                 gate.control(request).await?;
             }
-            Some(alert) = gate.link.raised.recv() => {
-                gate.feed(crate::domain::lane::Input::Raise(alert)).await?;
+            Some(asked) = gate.link.raised.recv() => {
+                let input = match asked {
+                    crate::link::ToGate::Raise(alert) => crate::domain::lane::Input::Raise(alert),
+                    crate::link::ToGate::Command(cmd) => {
+                        crate::domain::lane::Input::Command(cmd, crate::domain::lane::By::Hq)
+                    }
+                };
+                gate.feed(input).await?;
             }
             _ = clock_check.tick() => gate.check_clock().await?,
             _ = replica_check.tick() => gate.check_replica()?,

@@ -90,10 +90,20 @@ pub struct LinkStatus {
 pub struct GateSide {
     /// What the gate looks like; the loop updates it after every step.
     pub view: watch::Sender<GateView>,
-    /// Alerts for the gate to record.
-    pub raised: mpsc::Receiver<Alert>,
+    /// Alerts to record and HQ commands to carry out.
+    pub raised: mpsc::Receiver<ToGate>,
     /// The link's state.
     pub status: watch::Receiver<LinkStatus>,
+}
+
+/// What the link hands the gate loop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToGate {
+    /// An alert to record (a replay it cannot serve, a bad message, a
+    /// rejected command).
+    Raise(Alert),
+    /// A verified, first-seen HQ command for the lane.
+    Command(crate::domain::lane::Command),
 }
 
 /// The channels between a gate loop and its link, and the link itself if

@@ -55,12 +55,17 @@ async fn wait_status(gate: &Gate, what: &str, ok: impl Fn(&Status) -> bool) -> S
 /// HQ, after the gate subscribed (its first status is the sign: the
 /// gate subscribes on CONNACK, before it publishes anything).
 async fn connected(port: u16) -> (Hq, Gate) {
+    connected_with(port, "").await
+}
+
+/// [`connected`], with `extra` lines in the gate's `[mqtt]`.
+async fn connected_with(port: u16, extra: &str) -> (Hq, Gate) {
     let mut hq = Hq::builder(port)
         .subscribe(format!("{ROOT}/status"))
         .subscribe(format!("{ROOT}/replica/request"))
         .connect()
         .await;
-    let gate = Gate::start(&[("enabled", &mqtt(port))]).await;
+    let gate = Gate::start(&[("enabled", &format!("{}{extra}", mqtt(port)))]).await;
     loop {
         let msg = hq.next(WAIT).await;
         if msg.topic.ends_with("/status") && msg.json()["state"] == "online" {
@@ -206,12 +211,7 @@ async fn junk_on_every_subscribed_topic_changes_nothing_and_makes_one_alert() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_quiet_feed_raises_replica_stale_once_per_quiet_spell() {
     let broker = Broker::start().await;
-    let hq = Hq::builder(broker.port()).connect().await;
-    let gate = Gate::start(&[(
-        "enabled",
-        &format!("{}\nreplica_stale_h = 1", mqtt(broker.port())),
-    )])
-    .await;
+    let (hq, gate) = connected_with(broker.port(), "\nreplica_stale_h = 1").await;
     publish(&hq, &format!("{LOT}/replica/changes"), empty(2)).await;
     wait_status(&gate, "applied seq 2", |s| s.replica_seq == 2).await;
     gate.advance(59 * 60_000).await;

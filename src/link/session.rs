@@ -16,18 +16,16 @@ use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Pa
 use tokio::sync::{mpsc, watch};
 
 use super::backoff::Backoff;
-use super::inbound::{self, BadMessages, Inbound};
+use super::inbound::{self, BadMessages};
 use super::uplink::{Read, Uplink};
 use super::window::Tag;
-use super::{GateView, LinkStatus, WINDOW, options};
+use super::{GateView, LinkStatus, ToGate, WINDOW, options};
 use crate::config::MqttConfig;
 use crate::daemon::clock::Clock;
-use crate::domain::contract::{
-    self, Alert, AlertKind, ChangeBatch, GateStatus, LinkState, Mode, Occupancy, ReaderState,
-    ReplayRequest, ReplicaRequest, Severity, VERSION, Want,
-};
+use crate::domain::command;
+use crate::domain::contract::{self, GateStatus, LinkState, Mode, Occupancy, ReaderState, VERSION};
 use crate::domain::model::Timestamp;
-use crate::store::{Applied, Ident, OutboxFacts, Store, StoreError, Stored};
+use crate::store::{Ident, OutboxFacts, Store, StoreError, Stored};
 
 /// Publishes beyond the event window: status and occupancy, one each.
 const EXTRA: usize = 4;
@@ -44,10 +42,12 @@ const ASK_AGAIN: Duration = Duration::from_secs(30);
 /// How long a clean stop waits for its `offline` status to be acknowledged.
 const GOODBYE: Duration = Duration::from_secs(2);
 
+mod inbox;
+
 /// The link's ends of its channels to the gate loop.
 pub(super) struct Ports {
     pub view: watch::Receiver<GateView>,
-    pub raise: mpsc::Sender<Alert>,
+    pub raise: mpsc::Sender<ToGate>,
     pub status: watch::Sender<LinkStatus>,
 }
 
@@ -77,6 +77,8 @@ pub struct Link {
     bad: BadMessages,
     /// The last replica request: from which seq, and when.
     asked: Option<(u64, tokio::time::Instant)>,
+    /// HQ's command key, `[mqtt] hq_public_key` (None: commands refused).
+    hq_key: Option<ed25519_dalek::VerifyingKey>,
 }
 
 /// Why a connection ended.
@@ -97,6 +99,12 @@ impl Link {
     ) -> Link {
         let root = contract::gate_root(&ident.site, &ident.lot, &ident.gate);
         let started_at = clock.now().wall;
+        // check-config refuses a bad key; one that slipped through refuses commands.
+        let hq_key = mqtt.hq_public_key.as_deref().and_then(|k| {
+            command::parse_key(k)
+                .inspect_err(|e| tracing::error!(error = %e, "[mqtt] hq_public_key; HQ commands will be refused"))
+                .ok()
+        });
         Link {
             ident,
             root,
@@ -114,6 +122,7 @@ impl Link {
             facts: OutboxFacts::default(),
             bad: BadMessages::default(),
             asked: None,
+            hq_key,
         }
     }
 
@@ -441,161 +450,6 @@ impl Link {
         });
     }
 
-    /// Acts on one message from the broker.
-    async fn inbound(&mut self, inbound: Inbound, client: &AsyncClient) -> Result<(), String> {
-        match inbound {
-            Inbound::Replay(request) => self.replay_request(request).await,
-            Inbound::Changes(batch) => self.changes(batch, client).await?,
-            Inbound::Passage(event) => {
-                let (id, gate) = (event.event_id.clone(), event.gate.clone());
-                match self.store.call(move |db| db.apply_remote(&event)).await {
-                    Ok(Ok(applied)) => tracing::debug!(%id, %gate, applied, "a passage of the lot"),
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, %id, "applying a sibling's passage failed")
-                    }
-                    Err(e) => return Err(format!("store: {e}")),
-                }
-            }
-            Inbound::Snapshot(chunk) => {
-                tracing::warn!(snapshot = %chunk.snapshot_id, chunk = chunk.chunk, "replica snapshots are not applied yet; the chunk is dropped");
-            }
-            Inbound::Occupancy(o) => tracing::debug!(gate = %o.gate, "a gate's occupancy"),
-            Inbound::Command(_) => {
-                tracing::warn!("HQ commands are not carried out yet; the command is dropped");
-            }
-            Inbound::Bad { topic, why } => self.bad(&topic, &why).await,
-        }
-        Ok(())
-    }
-
-    /// A message that is not what its topic promises: logged each time,
-    /// alerted at most once a minute.
-    async fn bad(&mut self, topic: &str, why: &str) {
-        tracing::warn!(%topic, %why, "a bad message from the broker; nothing applied");
-        if let Some(unsaid) = self.bad.admit(tokio::time::Instant::now()) {
-            let mut alert = bad_message(topic, why);
-            if unsaid > 0 {
-                alert.message.push_str(&format!(
-                    " {unsaid} more bad message(s) came in the minute before."
-                ));
-            }
-            self.raise(alert).await;
-        }
-    }
-
-    /// A change batch for the lot: applied in order, a duplicate ignored, a
-    /// gap answered with a request for the missing batches.
-    async fn changes(&mut self, batch: ChangeBatch, client: &AsyncClient) -> Result<(), String> {
-        let seq = batch.seq;
-        let heard = self.clock.now().wall;
-        let applied = self.store.call(move |db| {
-            let applied = db.apply_batch(&batch)?;
-            if !matches!(applied, Applied::Gap { .. }) {
-                db.replica_heard(&heard)?;
-            }
-            Ok(applied)
-        });
-        let applied = match applied.await {
-            Ok(applied) => applied,
-            Err(e) => return Err(format!("store: {e}")),
-        };
-        match applied {
-            Ok(Applied::Applied { seq }) => {
-                tracing::info!(seq, "replica batch applied");
-                self.status_due = true;
-            }
-            Ok(Applied::Duplicate { seq }) => tracing::debug!(seq, "replica batch already applied"),
-            Ok(Applied::Gap { have, got }) => {
-                tracing::warn!(have, got, "replica batches missing; asking HQ");
-                self.request_changes(have, client)?;
-            }
-            Err(StoreError::Invalid { index, reason }) => {
-                let why = format!("batch {seq} op {index}: {reason}; nothing of it applied");
-                self.bad(&self.topic_of_lot("replica/changes"), &why).await;
-            }
-            Err(e) => tracing::error!(error = %e, seq, "applying a replica batch failed"),
-        }
-        Ok(())
-    }
-
-    /// Publishes `{"want":"changes"}` from `have`, once per gap a while:
-    /// HQ's answer is a burst of batches, each of which would ask again.
-    fn request_changes(&mut self, have: u64, client: &AsyncClient) -> Result<(), String> {
-        let now = tokio::time::Instant::now();
-        if let Some((asked, at)) = self.asked
-            && asked == have
-            && now.duration_since(at) < ASK_AGAIN
-        {
-            return Ok(());
-        }
-        self.asked = Some((have, now));
-        let request = ReplicaRequest {
-            v: VERSION,
-            have_seq: have,
-            want: Want::Changes,
-        };
-        let payload = serde_json::to_string(&request).map_err(|e| e.to_string())?;
-        self.publish(
-            client,
-            self.topic("replica/request"),
-            payload,
-            false,
-            Tag::Other,
-        )
-    }
-
-    fn topic_of_lot(&self, leaf: &str) -> String {
-        format!(
-            "{}/{leaf}",
-            contract::lot_root(&self.ident.site, &self.ident.lot)
-        )
-    }
-
-    async fn replay_request(&mut self, request: ReplayRequest) {
-        let topic = self.topic("replay");
-        if request.from_seq < 1 || request.from_seq > request.to_seq {
-            let why = format!(
-                "from_seq {} to_seq {} is not a range",
-                request.from_seq, request.to_seq
-            );
-            return self.bad(&topic, &why).await;
-        }
-        let bounds = self
-            .store
-            .call(|db| Ok::<_, StoreError>((db.first_seq()?, db.last_seq()?)))
-            .await
-            .and_then(|r| r);
-        let (first, last) = match bounds {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the journal for a replay failed");
-                return;
-            }
-        };
-        let (from, to) = (request.from_seq, request.to_seq);
-        tracing::info!(from, to, ?first, last, "HQ asked for a replay");
-        // Events before the first kept one were recorded and since pruned.
-        let kept_from = first.unwrap_or(last + 1);
-        if from < kept_from && from <= last {
-            self.raise(replay_unavailable(from, to, first)).await;
-        }
-        let from = from.max(kept_from);
-        if from <= to.min(last) && !self.up.replay(from, to.min(last)) {
-            tracing::warn!(
-                from,
-                to,
-                "too many replay requests waiting; this one is dropped"
-            );
-        }
-    }
-
-    async fn raise(&mut self, alert: Alert) {
-        tracing::warn!(alert = ?alert.alert, message = %alert.message, "raising an alert");
-        if self.ports.raise.send(alert).await.is_err() {
-            tracing::warn!("the gate loop is gone; the alert was not recorded");
-        }
-    }
-
     fn topic(&self, leaf: &str) -> String {
         format!("{}/{leaf}", self.root)
     }
@@ -681,35 +535,5 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-fn bad_message(topic: &str, why: &str) -> Alert {
-    Alert {
-        alert: AlertKind::BadMessage,
-        severity: Severity::Warning,
-        message: format!("A message on {topic} was refused: {why}."),
-        card: None,
-        user_id: None,
-        related_event_id: None,
-    }
-}
-
-fn replay_unavailable(from: u64, to: u64, first: Option<u64>) -> Alert {
-    let message = match first {
-        Some(first) => format!(
-            "HQ asked for events {from} to {to}; those before {first} are past retention and gone: the first seq still kept is {first}."
-        ),
-        None => format!(
-            "HQ asked for events {from} to {to}; they are past retention and gone: no event is kept."
-        ),
-    };
-    Alert {
-        alert: AlertKind::ReplayUnavailable,
-        severity: Severity::Warning,
-        message,
-        card: None,
-        user_id: None,
-        related_event_id: None,
     }
 }
