@@ -68,6 +68,8 @@ impl Db {
                AND event_id NOT IN (SELECT event_id FROM presence)",
             [ms(&cutoff)],
         )?;
+        // A void whose passage never came within the retention: it never will.
+        tx.execute("DELETE FROM pending_voids WHERE at_ms < ?1", [ms(&cutoff)])?;
         tx.execute(
             "DELETE FROM used_reservations
              WHERE event_id NOT IN (SELECT event_id FROM applied_events)",

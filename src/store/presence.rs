@@ -92,6 +92,18 @@ pub(super) fn apply_effect(
     if fresh == 0 {
         return Ok(false);
     }
+    // Its void came first: the passage is recorded as voided and has no effect.
+    let voided_already = conn.execute(
+        "DELETE FROM pending_voids WHERE related_event_id = ?1",
+        [&event.event_id],
+    )?;
+    if voided_already > 0 {
+        conn.execute(
+            "UPDATE applied_events SET voided = 1 WHERE event_id = ?1",
+            [&event.event_id],
+        )?;
+        return Ok(true);
+    }
     let before = match &vehicle {
         Some(v) => presence_of(conn, v)?,
         None => None,
@@ -132,7 +144,7 @@ pub(super) fn apply_effect(
                 bump(conn, EXITED, class, 1)?;
             }
         }
-        EventBody::Void { related_event_id } => void(conn, related_event_id)?,
+        EventBody::Void { related_event_id } => void(conn, event, related_event_id)?,
         EventBody::Denied(_) | EventBody::Alert(_) => {}
     }
     Ok(true)
@@ -174,7 +186,7 @@ fn in_presence(
 /// vehicle out again (restoring what it replaced); a check_out that never
 /// passed puts the vehicle back. Only once, and only if the state is still
 /// the one that event made.
-fn void(conn: &Connection, related: &str) -> Result<(), StoreError> {
+fn void(conn: &Connection, event: &Event, related: &str) -> Result<(), StoreError> {
     type Row = (String, bool, Option<String>, Option<String>, Option<String>);
     let row: Option<Row> = conn
         .query_row(
@@ -184,8 +196,20 @@ fn void(conn: &Connection, related: &str) -> Result<(), StoreError> {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    // Unknown (never seen, or pruned) or already voided: nothing to undo.
     let Some((kind, own, vehicle, class, before)) = row else {
+        // Not seen yet (the void overtook its passage on the way from
+        // another gate): kept, and applied when the passage comes. Already
+        // voided, or pruned: this changes nothing either.
+        let seen: bool = conn
+            .prepare_cached("SELECT 1 FROM applied_events WHERE event_id = ?1")?
+            .exists([related])?;
+        if !seen {
+            conn.execute(
+                "INSERT OR IGNORE INTO pending_voids (related_event_id, void_event_id, at_ms)
+                 VALUES (?1, ?2, ?3)",
+                params![related, event.event_id, ms(&event.at)],
+            )?;
+        }
         return Ok(());
     };
     conn.execute(

@@ -152,6 +152,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX commands_seen_expiry ON commands_seen (expires_at_ms);
     "#,
+    // 3 -> 4: voids of siblings' passages not seen yet (a void can overtake
+    // its passage between gates): applied when the passage comes.
+    r#"
+    CREATE TABLE pending_voids (
+        related_event_id TEXT PRIMARY KEY,
+        void_event_id    TEXT NOT NULL,
+        at_ms            INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// Brings the database to the latest version, in one transaction.

@@ -291,3 +291,23 @@ fn a_lockdown_is_kept_with_its_alert_and_survives_a_reopen() {
     db.record(lift, now(), Clock::Synced).unwrap();
     assert!(!db.lockdown().unwrap());
 }
+
+#[test]
+fn a_void_that_overtakes_its_passage_still_voids_it() {
+    let mut db = mem();
+    let mut exit_gate = Db::open_in_memory(sibling("exit-1")).unwrap();
+    let theirs = record(&mut exit_gate, check_in(passage("v-9", Standard)));
+    let their_void = record(&mut exit_gate, void(&theirs.event_id));
+    // The void first, then the check_in it undoes, then both again.
+    assert!(db.apply_remote(&their_void).unwrap());
+    assert!(vehicles_inside(&db).is_empty());
+    assert!(db.apply_remote(&theirs).unwrap());
+    assert!(vehicles_inside(&db).is_empty(), "the late check_in is void");
+    assert!(!db.apply_remote(&their_void).unwrap());
+    assert!(!db.apply_remote(&theirs).unwrap());
+    assert!(vehicles_inside(&db).is_empty());
+    // A later check_in of the same car is a new passage.
+    let again = record(&mut exit_gate, check_in(passage("v-9", Standard)));
+    assert!(db.apply_remote(&again).unwrap());
+    assert_eq!(vehicles_inside(&db), ["v-9"]);
+}
