@@ -13,6 +13,7 @@ mod codec;
 mod facts;
 mod housekeeping;
 mod journal;
+mod occupancy;
 mod outbox;
 mod presence;
 mod replica;

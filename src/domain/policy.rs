@@ -36,6 +36,9 @@ pub struct Facts {
     /// Vehicles inside the lot, plus booked reservations due now that have
     /// not arrived (their spots are held).
     pub load: Load,
+    /// Sibling gates of the lot: each may be letting in a walk-in it has not
+    /// told this gate of yet, so that many spots of the class are kept back.
+    pub siblings: u32,
 }
 
 /// The lane's side of a decision: who it is and what it is configured to do.
@@ -206,7 +209,18 @@ fn entry(facts: &Facts, ctx: &Context<'_>, now: Timestamp) -> Result<Decision, R
         ada: vehicle.ada,
         ev: vehicle.ev,
     };
-    if reservation.is_none() && !availability::has_room(ctx.capacity, &facts.load, kind) {
+    // While gates are connected each has at most one walk-in on its way
+    // that the others have not heard of (a lane takes one vehicle at a
+    // time, a passage takes seconds, its check_in milliseconds to arrive):
+    // keeping one spot back per sibling, the lot never over-fills.
+    let mut load = facts.load.clone();
+    let plain = Kind {
+        ada: false,
+        ev: false,
+        ..kind
+    };
+    load.add(plain, facts.siblings);
+    if reservation.is_none() && !availability::has_room(ctx.capacity, &load, kind) {
         return Err(Refusal::new(R::NoCapacity, "Lot full - sorry"));
     }
     let spot = reservation.and_then(|r| r.spot_id.clone());

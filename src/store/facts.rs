@@ -116,6 +116,9 @@ impl Db {
             }
         }
         facts.load = self.load_now(&tx, lot, now, early_grace_min, late_grace_min)?;
+        facts.siblings = tx
+            .prepare_cached("SELECT COUNT(DISTINCT gate) FROM gate_counters")?
+            .query_row([], |r| r.get(0))?;
         tx.commit()?;
         Ok(facts)
     }
@@ -190,6 +193,30 @@ pub(super) fn load(
     ])?;
     while let Some(r) = rows.next()? {
         add(r)?;
+    }
+    // What the gates' counters say is inside beyond the passages seen here
+    // (a sibling's events lost, its retained counters not): counted as
+    // vehicles of the class with no ADA or EV need.
+    let mut counted = conn.prepare_cached(
+        "SELECT c.class, MAX(c.n - COALESCE(p.n, 0), 0) FROM
+           (SELECT class, SUM(CASE direction WHEN 'entered' THEN n ELSE -n END) AS n
+            FROM (SELECT direction, class, n FROM counters
+                  UNION ALL SELECT direction, class, n FROM gate_counters)
+            GROUP BY class) c
+         LEFT JOIN (SELECT class, COUNT(*) AS n FROM presence GROUP BY class) p
+           ON p.class = c.class",
+    )?;
+    let mut rows = counted.query([])?;
+    while let Some(r) = rows.next()? {
+        let excess: i64 = r.get(1)?;
+        if excess > 0 {
+            let kind = Kind {
+                class: col_enum(r, 0)?,
+                ada: false,
+                ev: false,
+            };
+            load.add(kind, u32::try_from(excess).unwrap_or(u32::MAX));
+        }
     }
     Ok(load)
 }

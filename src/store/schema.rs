@@ -160,6 +160,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         void_event_id    TEXT NOT NULL,
         at_ms            INTEGER NOT NULL
     ) STRICT;
+
+    -- The highest occupancy counters seen from each sibling gate (their
+    -- retained `occupancy`): the lot's count that lost events cannot lower.
+    CREATE TABLE gate_counters (
+        gate      TEXT NOT NULL,
+        direction TEXT NOT NULL,       -- 'entered' or 'exited'
+        class     TEXT NOT NULL,
+        n         INTEGER NOT NULL,
+        PRIMARY KEY (gate, direction, class)
+    ) STRICT;
     "#,
 ];
 

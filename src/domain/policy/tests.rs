@@ -359,6 +359,26 @@ fn walk_in_needs_room_after_held_reservations() {
 }
 
 #[test]
+fn each_sibling_gate_keeps_one_spot_back_from_walk_ins() {
+    // 8 general standard spots, 6 inside: room for two walk-ins here alone.
+    let mut facts = alice();
+    fill_standard(&mut facts, 6);
+    facts.siblings = 1;
+    check_in(&Lane::entry().decide(&facts, now()));
+    facts.siblings = 2;
+    assert_eq!(
+        denied(&Lane::entry().decide(&facts, now())),
+        (DenyReason::NoCapacity, None)
+    );
+    // A reservation's spot is its own: siblings do not hold it back.
+    facts.reservations = vec![reservation(
+        "2026-11-22T08:00:00+07:00",
+        ReservationStatus::Booked,
+    )];
+    assert!(!check_in(&Lane::entry().decide(&facts, now())).0.walk_in);
+}
+
+#[test]
 fn ada_and_ev_spots_are_held_for_flagged_vehicles() {
     let mut facts = alice();
     fill_standard(&mut facts, 8);

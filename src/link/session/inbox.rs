@@ -39,7 +39,16 @@ impl Link {
             Inbound::Snapshot(chunk) => {
                 tracing::warn!(snapshot = %chunk.snapshot_id, chunk = chunk.chunk, "replica snapshots are not applied yet; the chunk is dropped");
             }
-            Inbound::Occupancy(o) => tracing::debug!(gate = %o.gate, "a gate's occupancy"),
+            Inbound::Occupancy(o) => {
+                let gate = o.gate.clone();
+                match self.store.call(move |db| db.merge_occupancy(&o)).await {
+                    Ok(Ok(rose)) => tracing::debug!(%gate, rose, "a gate's occupancy"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, %gate, "merging a gate's occupancy failed")
+                    }
+                    Err(e) => return Err(format!("store: {e}")),
+                }
+            }
             Inbound::Command(bytes) => self.command(&bytes, client).await?,
             Inbound::Bad { topic, why } => self.bad(&topic, &why).await,
         }

@@ -311,3 +311,41 @@ fn a_void_that_overtakes_its_passage_still_voids_it() {
     assert!(db.apply_remote(&again).unwrap());
     assert_eq!(vehicles_inside(&db), ["v-9"]);
 }
+
+#[test]
+fn siblings_counters_keep_the_highest_and_count_what_passages_missed() {
+    use crate::domain::contract::Occupancy;
+    let mut db = mem();
+    let occupancy = |gate: &str, entered: u64, exited: u64| Occupancy {
+        v: 1,
+        gate: gate.into(),
+        at: now(),
+        entered: BTreeMap::from([(Standard, entered)]),
+        exited: BTreeMap::from([(Standard, exited)]),
+    };
+    let load = |db: &Db| {
+        db.load_at("main", now(), now(), 30, 60)
+            .unwrap()
+            .counts
+            .values()
+            .sum::<u32>()
+    };
+    assert!(db.merge_occupancy(&occupancy("exit-1", 0, 0)).unwrap());
+    assert_eq!(load(&db), 0);
+    // entry-2 let in 5 we never heard of, and 1 left by exit-1.
+    assert!(db.merge_occupancy(&occupancy("entry-2", 5, 0)).unwrap());
+    assert!(db.merge_occupancy(&occupancy("exit-1", 0, 1)).unwrap());
+    assert_eq!(load(&db), 4);
+    // An older (lower) message, a repeat, and our own echo change nothing.
+    assert!(!db.merge_occupancy(&occupancy("entry-2", 3, 0)).unwrap());
+    assert!(!db.merge_occupancy(&occupancy("entry-2", 5, 0)).unwrap());
+    assert!(!db.merge_occupancy(&occupancy("entry-1", 99, 0)).unwrap());
+    assert_eq!(load(&db), 4);
+    // Passages seen are not counted twice: a sibling's check_in we did get.
+    let mut entry_2 = Db::open_in_memory(sibling("entry-2")).unwrap();
+    let theirs = record(&mut entry_2, check_in(passage("v-9", Standard)));
+    db.apply_remote(&theirs).unwrap();
+    assert_eq!(load(&db), 4);
+    let facts = db.facts("04A1B2C3D4E5F6", "main", now(), 30, 60).unwrap();
+    assert_eq!(facts.siblings, 2);
+}

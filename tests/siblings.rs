@@ -1,0 +1,116 @@
+//! An entry gate and an exit gate of one lot, two daemons on one broker: a
+//! car that enters at one leaves at the other with the right fee and no
+//! anti-passback alert, the two agree on who is inside, also across a
+//! partition of one of them and its healing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::broker::Broker;
+use common::proxy::Proxy;
+use common::{Gate, WAIT, cards};
+use parkgate::daemon::status::Status;
+use serde_json::{Value, json};
+
+fn gate(name: &str, role: &str, port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("gate", format!("\"{name}\"")),
+        ("role", format!("\"{role}\"")),
+        (
+            "enabled",
+            format!("true\nhost = \"127.0.0.1\"\nport = {port}"),
+        ),
+    ]
+}
+
+async fn start(tweaks: &[(&'static str, String)]) -> Gate {
+    let tweaks: Vec<(&str, &str)> = tweaks.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Gate::start(&tweaks).await
+}
+
+/// Waits until the gate's status satisfies `ok` (polled; bounded).
+async fn wait_status(gate: &Gate, what: &str, ok: impl Fn(&Status) -> bool) -> Status {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status = gate.status().await;
+        if ok(&status) {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gate never {what}: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn inside(status: &Status) -> Value {
+    serde_json::to_value(&status.occupancy).unwrap()
+}
+
+fn last(events: &[Value], kind: &str) -> Value {
+    events
+        .iter()
+        .rev()
+        .find(|e| e["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {events:?}"))
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_car_enters_at_one_gate_and_leaves_at_the_other() {
+    let broker = Broker::start().await;
+    let proxy = Proxy::start(broker.port()).await;
+    let mut entry = start(&gate("entry-1", "entry", broker.port())).await;
+    let mut exit = start(&gate("exit-1", "exit", proxy.port())).await;
+    // Both connected and subscribed: each has the other's occupancy.
+    wait_status(&entry, "heard of exit-1", |s| s.link.connected).await;
+    wait_status(&exit, "connected", |s| s.link.connected).await;
+
+    // Bob (daily plan) in at entry-1 at 07:58 ...
+    assert_eq!(entry.badge_admitted(cards::BOB).await, "Welcome Bob Nguyen");
+    entry.drive_through(1).await;
+    let check_in = last(&entry.events(), "check_in");
+    let seen = wait_status(&exit, "saw Bob come in", |s| !s.occupancy.is_empty()).await;
+    assert_eq!(inside(&seen), json!({"compact": 1}));
+
+    // ... and out at exit-1 three hours later: the fee of a day, his entry time.
+    exit.advance(3 * 3600 * 1000).await;
+    let shown = exit.badge_admitted(cards::BOB).await;
+    assert!(shown.contains("50,000 VND"), "{shown}");
+    exit.drive_through(1).await;
+    let check_out = last(&exit.events(), "check_out");
+    assert_eq!(check_out["check_in_at"], check_in["at"]);
+    assert_eq!(check_out["fee"]["amount_minor"], 50_000);
+    assert!(exit.alerts("anti_passback").is_empty());
+    wait_status(&entry, "saw Bob leave", |s| s.occupancy.is_empty()).await;
+    assert!(exit.status().await.occupancy.is_empty());
+
+    // The exit gate is cut off while Dan rides in; when the link heals the
+    // broker hands it what it missed (its session was kept), and Dan leaves
+    // with his entry time known.
+    proxy.cut().await;
+    wait_status(&exit, "noticed the cut", |s| !s.link.connected).await;
+    entry.advance(3 * 3600 * 1000).await;
+    assert_eq!(entry.badge_admitted(cards::DAN).await, "Welcome Dan Pham");
+    entry.drive_through(1).await;
+    let dan_in = last(&entry.events(), "check_in");
+    assert!(
+        exit.status().await.occupancy.is_empty(),
+        "partitioned: not heard"
+    );
+    proxy.restore();
+    let seen = wait_status(&exit, "heard of Dan after the partition", |s| {
+        !s.occupancy.is_empty()
+    })
+    .await;
+    assert_eq!(inside(&seen), json!({"motorcycle": 1}));
+    assert_eq!(entry.status().await.occupancy, seen.occupancy, "both agree");
+    exit.badge_admitted(cards::DAN).await;
+    exit.drive_through(1).await;
+    let dan_out = last(&exit.events(), "check_out");
+    assert_eq!(dan_out["check_in_at"], dan_in["at"]);
+    assert!(exit.alerts("anti_passback").is_empty());
+    wait_status(&entry, "saw Dan leave", |s| s.occupancy.is_empty()).await;
+}
