@@ -180,6 +180,8 @@ fn sqlite3(db: &Path, script: &str) {
         .arg("-bail")
         .arg(db)
         .stdin(std::process::Stdio::piped())
+        // `PRAGMA journal_mode` prints the mode.
+        .stdout(std::process::Stdio::null())
         .spawn()
         .expect("sqlite3 on PATH (apt-get install sqlite3)");
     child
@@ -254,7 +256,7 @@ fn records(i: usize) -> [Record; 4] {
             plate: Some(format!("51F-{:03}.{:02}", i / 100 % 1000, i % 100)),
             class: VehicleClass::Standard,
             ada: false,
-            ev: i % 10 == 0,
+            ev: i.is_multiple_of(10),
             primary: true,
         }),
         Record::Plan(Plan {

@@ -5,9 +5,11 @@
 //! twins of the replica tables; decisions keep reading the live tables. The
 //! transaction that stages the last chunk also swaps: it drops the live
 //! tables and renames the twins over them, then creates empty twins for the
-//! next snapshot. Renaming touches the schema, not the rows, so the swap
-//! costs about the same at 10 users as at a million (the drop frees the old
-//! pages, which reads them once; see `benches/snapshot.rs`).
+//! next snapshot. Renaming touches the schema, not the rows; but dropping the
+//! old live tables frees their pages, which reads each of them once: a few
+//! ms over a small replica, about half a second over a million users
+//! (`benches/snapshot.rs`). Retiring the old tables and freeing them in
+//! steps would remove that pause, at the price of a third set of tables.
 //!
 //! Rules, beyond the contract's:
 //! - One snapshot is staged at a time. A chunk of another `snapshot_id`
