@@ -18,6 +18,7 @@ mod outbox;
 mod presence;
 mod replica;
 mod schema;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 pub mod warm;
@@ -32,6 +33,7 @@ use tokio::sync::oneshot;
 pub use housekeeping::Pruned;
 pub use outbox::{OutboxFacts, Stored};
 pub use replica::Applied;
+pub use snapshot::{Progress, Skip, Staged};
 
 /// Who this gate is: the names it stamps on every event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +69,9 @@ pub enum StoreError {
     /// A replica batch or snapshot breaks the contract; nothing of it was applied.
     #[error("replica op {index}: {reason}")]
     Invalid { index: usize, reason: String },
+    /// The database's schema is not what this parkgate made it.
+    #[error("unexpected database schema: {0}")]
+    Schema(String),
     /// The store thread is gone (it panicked or the program is shutting down).
     #[error("the store thread has stopped")]
     Closed,

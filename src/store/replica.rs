@@ -72,7 +72,7 @@ impl Db {
                 got: batch.seq,
             });
         }
-        apply_ops(&tx, &batch.ops)?;
+        apply_ops(&tx, &batch.ops, &LIVE)?;
         set_meta(&tx, REPLICA_SEQ, batch.seq)?;
         tx.commit()?;
         self.cool();
@@ -83,6 +83,9 @@ impl Db {
     /// order) and sets the replica seq to `seq`, in one transaction.
     ///
     /// Presence and the journal are not part of the replica and stay.
+    /// This holds the store thread for the whole snapshot: fine for tests
+    /// and small replicas; HQ's chunked snapshots go through
+    /// [`Db::stage_chunk`] instead.
     pub fn apply_snapshot(&mut self, seq: u64, ops: &[Op]) -> Result<(), StoreError> {
         let tx = self
             .conn
@@ -91,7 +94,7 @@ impl Db {
             "DELETE FROM users; DELETE FROM cards; DELETE FROM vehicles;
              DELETE FROM plans; DELETE FROM reservations;",
         )?;
-        apply_ops(&tx, ops)?;
+        apply_ops(&tx, ops, &LIVE)?;
         set_meta(&tx, REPLICA_SEQ, seq)?;
         tx.commit()?;
         self.cool();
@@ -99,10 +102,78 @@ impl Db {
     }
 }
 
-/// Applies `ops` in order; the caller's transaction makes it all or nothing.
-fn apply_ops(conn: &Connection, ops: &[Op]) -> Result<(), StoreError> {
+/// The statements that write one set of replica tables: the live ones, or
+/// their `staging_` twins (snapshot.rs), which have the same columns. Static
+/// text so `prepare_cached` finds them without formatting a string per op.
+pub(super) struct Tables {
+    user: &'static str,
+    card: &'static str,
+    vehicle: &'static str,
+    plan: &'static str,
+    reservation: &'static str,
+    /// `DELETE` by key: user, card, vehicle, plan, reservation.
+    delete: [&'static str; 5],
+}
+
+macro_rules! tables {
+    ($p:literal) => {
+        Tables {
+            user: concat!(
+                "INSERT OR REPLACE INTO ",
+                $p,
+                "users (user_id, name, company, status)
+                 VALUES (?1, ?2, ?3, ?4)"
+            ),
+            card: concat!(
+                "INSERT OR REPLACE INTO ",
+                $p,
+                "cards (card, user_id, status, valid_from,
+                   valid_from_ms, valid_until, valid_until_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ),
+            vehicle: concat!(
+                "INSERT OR REPLACE INTO ",
+                $p,
+                "vehicles (vehicle_id, user_id, plate, class,
+                   ada, ev, is_primary)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ),
+            plan: concat!(
+                "INSERT OR REPLACE INTO ",
+                $p,
+                "plans (user_id, kind, lots, valid_until,
+                   valid_until_ms, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ),
+            reservation: concat!(
+                "INSERT OR REPLACE INTO ",
+                $p,
+                "reservations (reservation_id, user_id,
+                   vehicle_id, lot, spot_id, class, start_at, start_ms, end_at,
+                   end_ms, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ),
+            delete: [
+                concat!("DELETE FROM ", $p, "users WHERE user_id = ?1"),
+                concat!("DELETE FROM ", $p, "cards WHERE card = ?1"),
+                concat!("DELETE FROM ", $p, "vehicles WHERE vehicle_id = ?1"),
+                concat!("DELETE FROM ", $p, "plans WHERE user_id = ?1"),
+                concat!("DELETE FROM ", $p, "reservations WHERE reservation_id = ?1"),
+            ],
+        }
+    };
+}
+
+/// The replica decisions read.
+pub(super) const LIVE: Tables = tables!("");
+/// Where a snapshot is staged until all its chunks are in.
+pub(super) const STAGING: Tables = tables!("staging_");
+
+/// Applies `ops` in order to `into`; the caller's transaction makes it all
+/// or nothing.
+pub(super) fn apply_ops(conn: &Connection, ops: &[Op], into: &Tables) -> Result<(), StoreError> {
     for (index, op) in ops.iter().enumerate() {
-        apply_op(conn, op).map_err(|e| match e {
+        apply_op(conn, op, into).map_err(|e| match e {
             Invalid::Reason(reason) => StoreError::Invalid { index, reason },
             Invalid::Store(e) => e,
         })?;
@@ -155,39 +226,32 @@ fn key(name: &str, value: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
-fn apply_op(conn: &Connection, op: &Op) -> Result<(), Invalid> {
+fn apply_op(conn: &Connection, op: &Op, into: &Tables) -> Result<(), Invalid> {
     match op {
         Op::Delete { kind, key: k } => {
             let (sql, k) = match kind {
-                Kind::User => ("DELETE FROM users WHERE user_id = ?1", k.clone()),
-                Kind::Card => ("DELETE FROM cards WHERE card = ?1", card_uid(k)?),
-                Kind::Vehicle => ("DELETE FROM vehicles WHERE vehicle_id = ?1", k.clone()),
-                Kind::Plan => ("DELETE FROM plans WHERE user_id = ?1", k.clone()),
-                Kind::Reservation => (
-                    "DELETE FROM reservations WHERE reservation_id = ?1",
-                    k.clone(),
-                ),
+                Kind::User => (into.delete[0], k.clone()),
+                Kind::Card => (into.delete[1], card_uid(k)?),
+                Kind::Vehicle => (into.delete[2], k.clone()),
+                Kind::Plan => (into.delete[3], k.clone()),
+                Kind::Reservation => (into.delete[4], k.clone()),
             };
             key("key", &k)?;
             conn.prepare_cached(sql)?.execute([k])?;
         }
         Op::Upsert(Record::User(u)) => {
             key("user_id", &u.user_id)?;
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO users (user_id, name, company, status)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![u.user_id, u.name, u.company, enum_text(&u.status)?])?;
+            conn.prepare_cached(into.user)?.execute(params![
+                u.user_id,
+                u.name,
+                u.company,
+                enum_text(&u.status)?
+            ])?;
         }
         Op::Upsert(Record::Card(c)) => {
             let uid = card_uid(&c.card)?;
             key("user_id", &c.user_id)?;
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO cards (card, user_id, status, valid_from,
-                   valid_from_ms, valid_until, valid_until_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
+            conn.prepare_cached(into.card)?.execute(params![
                 uid,
                 c.user_id,
                 enum_text(&c.status)?,
@@ -199,12 +263,7 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), Invalid> {
         }
         Op::Upsert(Record::Vehicle(v)) => {
             key("vehicle_id", &v.vehicle_id)?;
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO vehicles (vehicle_id, user_id, plate, class,
-                   ada, ev, is_primary)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
+            conn.prepare_cached(into.vehicle)?.execute(params![
                 v.vehicle_id,
                 v.user_id,
                 v.plate,
@@ -216,12 +275,7 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), Invalid> {
         }
         Op::Upsert(Record::Plan(p)) => {
             key("user_id", &p.user_id)?;
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO plans (user_id, kind, lots, valid_until,
-                   valid_until_ms, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
+            conn.prepare_cached(into.plan)?.execute(params![
                 p.user_id,
                 enum_text(&p.kind)?,
                 serde_json::to_string(&p.lots)?,
@@ -232,13 +286,7 @@ fn apply_op(conn: &Connection, op: &Op) -> Result<(), Invalid> {
         }
         Op::Upsert(Record::Reservation(r)) => {
             key("reservation_id", &r.reservation_id)?;
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO reservations (reservation_id, user_id,
-                   vehicle_id, lot, spot_id, class, start_at, start_ms, end_at,
-                   end_ms, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?
-            .execute(params![
+            conn.prepare_cached(into.reservation)?.execute(params![
                 r.reservation_id,
                 r.user_id,
                 r.vehicle_id,

@@ -152,7 +152,81 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX commands_seen_expiry ON commands_seen (expires_at_ms);
     "#,
-    // 3 -> 4: voids of siblings' passages not seen yet (a void can overtake
+    // 3 -> 4: chunked snapshots (store/snapshot.rs). Each replica table gets a
+    // `staging_` twin with the same columns and indexes; the swap renames the
+    // twins over the live tables. Index names must be unique in the file, so
+    // each secondary index alternates between its name and `{name}_alt`
+    // (whichever its twin is not using). A later migration that changes a
+    // replica table must change its twin the same way.
+    r#"
+    CREATE TABLE staging_users (
+        user_id TEXT PRIMARY KEY,
+        name    TEXT NOT NULL,
+        company TEXT,
+        status  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE staging_cards (
+        card           TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        valid_from     TEXT,
+        valid_from_ms  INTEGER,
+        valid_until    TEXT,
+        valid_until_ms INTEGER
+    ) STRICT;
+    CREATE INDEX cards_user_alt ON staging_cards (user_id);
+
+    CREATE TABLE staging_vehicles (
+        vehicle_id TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL,
+        plate      TEXT,
+        class      TEXT NOT NULL,
+        ada        INTEGER NOT NULL,
+        ev         INTEGER NOT NULL,
+        is_primary INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX vehicles_user_alt ON staging_vehicles (user_id);
+
+    CREATE TABLE staging_plans (
+        user_id        TEXT PRIMARY KEY,
+        kind           TEXT NOT NULL,
+        lots           TEXT NOT NULL, -- JSON array of lot names
+        valid_until    TEXT,
+        valid_until_ms INTEGER,
+        status         TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE staging_reservations (
+        reservation_id TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL,
+        vehicle_id     TEXT NOT NULL,
+        lot            TEXT NOT NULL,
+        spot_id        TEXT,
+        class          TEXT NOT NULL,
+        start_at       TEXT NOT NULL,
+        start_ms       INTEGER NOT NULL,
+        end_at         TEXT NOT NULL,
+        end_ms         INTEGER NOT NULL,
+        status         TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX reservations_lot_start_alt ON staging_reservations (lot, start_ms);
+    CREATE INDEX reservations_user_alt ON staging_reservations (user_id, lot, start_ms);
+
+    -- The snapshot being staged: at most one row.
+    CREATE TABLE snapshot_staging (
+        only        INTEGER PRIMARY KEY CHECK (only = 1),
+        snapshot_id TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        chunks      INTEGER NOT NULL,
+        have        INTEGER NOT NULL   -- rows in snapshot_chunks
+    ) STRICT;
+    -- The set of its chunks staged so far.
+    CREATE TABLE snapshot_chunks (
+        chunk INTEGER PRIMARY KEY
+    ) STRICT;
+    "#,
+    // 4 -> 5: voids of siblings' passages not seen yet (a void can overtake
     // its passage between gates): applied when the passage comes.
     r#"
     CREATE TABLE pending_voids (

@@ -8,6 +8,7 @@ mod lane_agreement;
 mod outbox;
 mod replica;
 mod schema;
+mod snapshot;
 mod warm;
 
 use chrono::DateTime;
