@@ -242,3 +242,124 @@ async fn a_quiet_feed_raises_replica_stale_once_per_quiet_spell() {
     gate.settle().await;
     assert_eq!(gate.alerts("replica_stale").len(), 2);
 }
+
+/// Publishes `payload` with `mosquitto_pub` (for payloads over the test
+/// client's 10 KiB packet limit).
+fn mosquitto_pub(port: u16, topic: &str, payload: &str) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), payload).unwrap();
+    let sent = std::process::Command::new(common::broker::mosquitto_program("mosquitto_pub"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-t", topic, "-f"])
+        .arg(file.path())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// A snapshot chunk holding `users` (user, card, vehicle, plan each).
+fn chunk(id: &str, seq: u64, n: u32, of: u32, users: std::ops::Range<u32>) -> Value {
+    let mut ops = Vec::new();
+    for u in users {
+        let (user, card, car) = (
+            format!("u-{u}"),
+            format!("{:014X}", 0x04_0000_0000_0000_u64 + u64::from(u)),
+            format!("v-{u}"),
+        );
+        ops.push(json!({"op": "upsert", "kind": "user", "data": {"user_id": user, "name": format!("User {u}"), "company": "acme", "status": "active"}}));
+        ops.push(json!({"op": "upsert", "kind": "card", "data": {"card": card, "user_id": user, "status": "active", "valid_from": "2026-01-01T00:00:00+07:00", "valid_until": "2027-01-01T00:00:00+07:00"}}));
+        ops.push(json!({"op": "upsert", "kind": "vehicle", "data": {"vehicle_id": car, "user_id": user, "plate": null, "class": "standard", "ada": false, "ev": false, "primary": true}}));
+        ops.push(json!({"op": "upsert", "kind": "plan", "data": {"user_id": user, "kind": "monthly", "lots": ["main"], "valid_until": "2027-01-01T00:00:00+07:00", "status": "paid"}}));
+    }
+    json!({"v": 1, "snapshot_id": id, "seq": seq, "chunk": n, "chunks": of, "ops": ops})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gap_answered_by_a_snapshot_and_an_abandoned_snapshot_dropped() {
+    let broker = Broker::start().await;
+    let (mut hq, mut gate) = connected(broker.port()).await;
+    let snapshot = format!("{ROOT}/replica/snapshot");
+    publish(&hq, &format!("{LOT}/replica/changes"), empty(5)).await;
+    loop {
+        let msg = hq.next(WAIT).await;
+        if msg.topic.ends_with("/replica/request") {
+            break;
+        }
+    }
+    // HQ answers with a snapshot instead. One it gives up half-way first:
+    // its chunk is dropped when the next snapshot starts.
+    mosquitto_pub(
+        broker.port(),
+        &snapshot,
+        &chunk("s-1", 5, 0, 2, 0..10).to_string(),
+    );
+    mosquitto_pub(
+        broker.port(),
+        &snapshot,
+        &chunk("s-2", 6, 1, 2, 100..110).to_string(),
+    );
+    assert_eq!(
+        gate.status().await.replica_seq,
+        1,
+        "half a snapshot changes nothing"
+    );
+    mosquitto_pub(
+        broker.port(),
+        &snapshot,
+        &chunk("s-2", 6, 0, 2, 110..120).to_string(),
+    );
+    wait_status(&gate, "swapped in the snapshot", |s| s.replica_seq == 6).await;
+    // The whole replica is the snapshot: the demo's Alice is gone, user 105
+    // (s-2) is in, user 5 (abandoned s-1) is not.
+    gate.sensor(Sensor::Arming, SensorState::Occupied).await;
+    gate.tap(common::cards::ALICE).await;
+    gate.expect_signal(parkgate_hal::Light::Red).await;
+    gate.advance(5_000).await;
+    gate.tap("04000000000069").await; // user 105
+    gate.expect_barrier(BarrierCommand::Up).await;
+    let denied: Vec<Value> = gate
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "denied")
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["reason"], "unknown_card");
+    // Changes follow on from the snapshot's seq.
+    publish(&hq, &format!("{LOT}/replica/changes"), empty(7)).await;
+    wait_status(&gate, "applied seq 7", |s| s.replica_seq == 7).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cards_are_decided_on_the_old_replica_while_a_big_snapshot_stages() {
+    let broker = Broker::start().await;
+    let (_hq, mut gate) = connected(broker.port()).await;
+    let snapshot = format!("{ROOT}/replica/snapshot");
+    let chunks = 20;
+    for n in 0..chunks {
+        let users = n * 1000..(n + 1) * 1000;
+        mosquitto_pub(
+            broker.port(),
+            &snapshot,
+            &chunk("big", 9, n, chunks + 1, users).to_string(),
+        );
+        // Between chunks, a card of the old replica is decided as before.
+        if n % 5 == 0 {
+            gate.advance(5_000).await; // past the repeat-read window
+            assert_eq!(
+                gate.badge_admitted(common::cards::ALICE).await,
+                "Welcome Alice Tran - spot B1-042"
+            );
+            gate.drive_through(1).await;
+            gate.advance(5_000).await;
+            gate.badge_admitted(common::cards::ALICE).await; // and out again
+            gate.drive_through(1).await;
+        }
+    }
+    assert_eq!(gate.status().await.replica_seq, 1);
+    mosquitto_pub(
+        broker.port(),
+        &snapshot,
+        &chunk("big", 9, chunks, chunks + 1, 20_000..20_001).to_string(),
+    );
+    wait_status(&gate, "swapped in 20,001 users", |s| s.replica_seq == 9).await;
+}

@@ -11,10 +11,10 @@ use super::{ASK_AGAIN, Link};
 use crate::domain::command;
 use crate::domain::contract::{
     self, AckResult, Alert, AlertKind, ChangeBatch, Cmd, CommandAck, ReplayRequest, ReplicaRequest,
-    Severity, VERSION, Want,
+    Severity, SnapshotChunk, VERSION, Want,
 };
 use crate::domain::lane::Command as LaneCommand;
-use crate::store::{Applied, StoreError};
+use crate::store::{Applied, Staged, StoreError};
 
 impl Link {
     /// Acts on one message from the broker.
@@ -36,9 +36,7 @@ impl Link {
                     Err(e) => return Err(format!("store: {e}")),
                 }
             }
-            Inbound::Snapshot(chunk) => {
-                tracing::warn!(snapshot = %chunk.snapshot_id, chunk = chunk.chunk, "replica snapshots are not applied yet; the chunk is dropped");
-            }
+            Inbound::Snapshot(chunk) => self.snapshot(chunk).await?,
             Inbound::Occupancy(o) => {
                 let gate = o.gate.clone();
                 match self.store.call(move |db| db.merge_occupancy(&o)).await {
@@ -186,6 +184,39 @@ impl Link {
                 self.bad(&self.topic_of_lot("replica/changes"), &why).await;
             }
             Err(e) => tracing::error!(error = %e, seq, "applying a replica batch failed"),
+        }
+        Ok(())
+    }
+
+    /// One chunk of a snapshot: staged (decisions go on with the old
+    /// replica); the last one swaps the whole replica in one transaction.
+    async fn snapshot(&mut self, chunk: SnapshotChunk) -> Result<(), String> {
+        let (id, n) = (chunk.snapshot_id.clone(), chunk.chunk);
+        let heard = self.clock.now().wall;
+        let staged = self.store.call(move |db| {
+            let staged = db.stage_chunk(&chunk)?;
+            db.replica_heard(&heard)?;
+            Ok::<_, StoreError>(staged)
+        });
+        match staged.await.map_err(|e| format!("store: {e}"))? {
+            Ok(Staged::Complete { seq }) => {
+                tracing::info!(snapshot = %id, seq, "replica snapshot applied");
+                self.status_due = true;
+            }
+            Ok(Staged::Partial { have, of }) => {
+                tracing::debug!(snapshot = %id, chunk = n, have, of, "snapshot chunk staged");
+            }
+            Ok(Staged::Ignored(skip)) => {
+                tracing::info!(snapshot = %id, chunk = n, ?skip, "snapshot chunk ignored");
+            }
+            Err(StoreError::Invalid { index, reason }) => {
+                let why =
+                    format!("snapshot {id} chunk {n} op {index}: {reason}; nothing of it staged");
+                self.bad(&self.topic("replica/snapshot"), &why).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, snapshot = %id, "staging a snapshot chunk failed")
+            }
         }
         Ok(())
     }
