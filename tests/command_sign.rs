@@ -9,7 +9,7 @@ use parkgate::domain::command::{parse_key, verify};
 use parkgate::domain::contract::{Cmd, CommandBody};
 
 const README: &str = include_str!("../README.md");
-const HEADING: &str = "### Signing a command (for HQ integrators)";
+const HEADING: &str = "### Signing a command";
 
 /// The shell lines of the first indented block under `HEADING`, with
 /// continuations joined and the `mosquitto_pub` line (which needs a broker)
