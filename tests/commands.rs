@@ -111,8 +111,17 @@ async fn forged_expired_replayed_and_misaddressed_commands_change_nothing() {
     let key = hq_key();
     let forger = SigningKey::from_bytes(&[8u8; 32]);
 
-    // Forged: no ack (its id cannot be trusted), one alert, no lockdown.
+    // Forged: no ack (its id cannot be trusted), one alert, no lockdown;
+    // a flood of forgeries and junk is one alert a minute.
     send(&hq, signed(&forger, "f-1", "entry-1", "lockdown", LATER)).await;
+    for i in 2..10 {
+        send(
+            &hq,
+            signed(&forger, &format!("f-{i}"), "entry-1", "open", LATER),
+        )
+        .await;
+        send(&hq, "junk".to_string()).await;
+    }
     // Expired, and for another gate: acked as rejected, with the reason.
     send(
         &hq,

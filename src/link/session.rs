@@ -75,6 +75,11 @@ pub struct Link {
     facts: OutboxFacts,
     /// `bad_message` alerts, rate-limited.
     bad: BadMessages,
+    /// `command_rejected` alerts for what anyone able to publish could send
+    /// over and over: unsigned or forged commands, and replays of a signed
+    /// one. Rate-limited like bad messages; signed-but-refused ones are not.
+    forged: BadMessages,
+    replayed: BadMessages,
     /// The last replica request: from which seq, and when.
     asked: Option<(u64, tokio::time::Instant)>,
     /// HQ's command key, `[mqtt] hq_public_key` (None: commands refused).
@@ -121,6 +126,8 @@ impl Link {
             occupancy_due: true,
             facts: OutboxFacts::default(),
             bad: BadMessages::default(),
+            forged: BadMessages::default(),
+            replayed: BadMessages::default(),
             asked: None,
             hq_key,
         }

@@ -123,7 +123,21 @@ impl Link {
         if let Some(ack) = command::rejected_ack(&rejected, self.clock.now().wall) {
             self.ack(ack, client)?;
         }
-        self.raise(command::rejected_alert(&rejected)).await;
+        let now = tokio::time::Instant::now();
+        let admitted = match (&rejected.command_id, &rejected.reason) {
+            (None, _) => self.forged.admit(now),
+            (_, command::RejectReason::Replayed) => self.replayed.admit(now),
+            _ => Some(0),
+        };
+        if let Some(unsaid) = admitted {
+            let mut alert = command::rejected_alert(&rejected);
+            if unsaid > 0 {
+                alert.message.push_str(&format!(
+                    " {unsaid} more like it came in the minute before."
+                ));
+            }
+            self.raise(alert).await;
+        }
         Ok(())
     }
 
