@@ -114,3 +114,82 @@ async fn a_car_enters_at_one_gate_and_leaves_at_the_other() {
     assert!(exit.alerts("anti_passback").is_empty());
     wait_status(&entry, "saw Dan leave", |s| s.occupancy.is_empty()).await;
 }
+
+/// Cora: a second compact car on a daily plan, for the replica of the lot.
+fn cora() -> Value {
+    json!({"v": 1, "seq": 2, "at": "2026-11-23T07:00:00+07:00", "ops": [
+        {"op": "upsert", "kind": "user", "data": {"user_id": "u-cora", "name": "Cora Ly", "company": "acme", "status": "active"}},
+        {"op": "upsert", "kind": "card", "data": {"card": "04C0C0C0C0C0C0", "user_id": "u-cora", "status": "active", "valid_from": "2026-01-01T00:00:00+07:00", "valid_until": "2027-01-01T00:00:00+07:00"}},
+        {"op": "upsert", "kind": "vehicle", "data": {"vehicle_id": "v-cora", "user_id": "u-cora", "plate": null, "class": "compact", "ada": false, "ev": false, "primary": true}},
+        {"op": "upsert", "kind": "plan", "data": {"user_id": "u-cora", "kind": "daily", "lots": ["main"], "valid_until": "2027-01-01T00:00:00+07:00", "status": "paid"}},
+        {"op": "upsert", "kind": "user", "data": {"user_id": "u-cid", "name": "Cid Ho", "company": "acme", "status": "active"}},
+        {"op": "upsert", "kind": "card", "data": {"card": "04C1C1C1C1C1C1", "user_id": "u-cid", "status": "active", "valid_from": "2026-01-01T00:00:00+07:00", "valid_until": "2027-01-01T00:00:00+07:00"}},
+        {"op": "upsert", "kind": "vehicle", "data": {"vehicle_id": "v-cid", "user_id": "u-cid", "plate": null, "class": "compact", "ada": false, "ev": false, "primary": true}}
+    ]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_entry_gates_at_once_never_overfill_a_class() {
+    let broker = Broker::start().await;
+    let mut tweaks_1 = gate("entry-1", "entry", broker.port());
+    tweaks_1.extend([("compact", "2".into()), ("total", "32".into())]);
+    let mut tweaks_2 = gate("entry-2", "entry", broker.port());
+    tweaks_2.extend([("compact", "2".into()), ("total", "32".into())]);
+    let mut one = start(&tweaks_1).await;
+    let mut two = start(&tweaks_2).await;
+    let hq = common::hq::Hq::builder(broker.port()).connect().await;
+    // Each knows the other (its retained occupancy) and has the replica.
+    for g in [&one, &two] {
+        wait_status(g, "connected", |s| s.link.connected).await;
+    }
+    hq.publish(
+        "parkgate/v1/b1/main/replica/changes",
+        cora().to_string(),
+        true,
+        false,
+    )
+    .await;
+    for g in [&one, &two] {
+        wait_status(g, "has Cora", |s| s.replica_seq == 2).await;
+    }
+    // Two compact spots, two drivers at two gates at the same moment: each
+    // gate keeps a spot back for the other, so both fit and no more.
+    one.sensor(
+        parkgate_hal::Sensor::Arming,
+        parkgate_hal::SensorState::Occupied,
+    )
+    .await;
+    two.sensor(
+        parkgate_hal::Sensor::Arming,
+        parkgate_hal::SensorState::Occupied,
+    )
+    .await;
+    one.tap(cards::BOB).await;
+    two.tap("04C0C0C0C0C0C0").await;
+    for g in [&mut one, &mut two] {
+        g.expect_barrier(parkgate_hal::BarrierCommand::Up).await;
+        g.expect_signal(parkgate_hal::Light::Green).await;
+        g.drive_through(1).await;
+    }
+    for g in [&one, &two] {
+        let s = wait_status(g, "saw both inside", |s| {
+            s.occupancy
+                .get(&parkgate::domain::model::VehicleClass::Compact)
+                == Some(&2)
+        })
+        .await;
+        assert_eq!(inside(&s), json!({"compact": 2}));
+    }
+    // A third compact finds the class full at either gate.
+    one.advance(5_000).await;
+    one.sensor(
+        parkgate_hal::Sensor::Arming,
+        parkgate_hal::SensorState::Occupied,
+    )
+    .await;
+    one.tap("04C1C1C1C1C1C1").await;
+    assert_eq!(
+        one.expect_signal(parkgate_hal::Light::Red).await,
+        "Lot full - sorry"
+    );
+}
