@@ -4,12 +4,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::broker::Broker;
 use common::hq::Hq;
 use common::{Gate, WAIT};
-use parkgate::daemon::status::Status;
 use parkgate_hal::{BarrierCommand, Sensor, SensorState};
 use serde_json::{Value, json};
 
@@ -34,22 +31,6 @@ fn erin(seq: u64) -> Value {
 /// An empty batch: moves the replica's seq only.
 fn empty(seq: u64) -> Value {
     json!({"v": 1, "seq": seq, "at": "2026-11-23T07:00:00+07:00", "ops": []})
-}
-
-/// Waits until the gate's status satisfies `ok` (polled; bounded).
-async fn wait_status(gate: &Gate, what: &str, ok: impl Fn(&Status) -> bool) -> Status {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let status = gate.status().await;
-        if ok(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the gate never {what}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// HQ, after the gate subscribed (its first status is the sign: the
@@ -101,7 +82,8 @@ async fn batches_apply_in_order_and_a_gap_is_asked_for() {
     // HQ answers with the missing batches, then the one that was early.
     publish(&hq, &changes, empty(2)).await;
     publish(&hq, &changes, erin(3)).await;
-    wait_status(&gate, "applied seq 3", |s| s.replica_seq == 3).await;
+    gate.wait_status(WAIT, "applied seq 3", |s| s.replica_seq == 3)
+        .await;
     // A duplicate changes nothing and is not an error.
     publish(&hq, &changes, empty(2)).await;
     // A malformed batch (a vehicle class the contract has not) is refused
@@ -112,7 +94,8 @@ async fn batches_apply_in_order_and_a_gap_is_asked_for() {
     ]});
     publish(&hq, &changes, bad).await;
     publish(&hq, &changes, empty(4)).await;
-    wait_status(&gate, "applied seq 4", |s| s.replica_seq == 4).await;
+    gate.wait_status(WAIT, "applied seq 4", |s| s.replica_seq == 4)
+        .await;
     let alerts = gate.alerts("bad_message");
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(
@@ -144,14 +127,18 @@ async fn a_siblings_check_in_puts_the_car_inside_once() {
     let topic = format!("{LOT}/gates/entry-2/events/check_in");
     publish(&hq, &topic, &check_in).await;
     publish(&hq, &topic, &check_in).await; // redelivered: applied once
-    let status = wait_status(&gate, "saw Bob inside", |s| !s.occupancy.is_empty()).await;
+    let status = gate
+        .wait_status(WAIT, "saw Bob inside", |s| !s.occupancy.is_empty())
+        .await;
     assert_eq!(
         serde_json::to_value(&status.occupancy).unwrap(),
         json!({"compact": 1})
     );
     // ... and a marker after the duplicate shows it changed nothing twice.
     publish(&hq, &format!("{LOT}/replica/changes"), empty(2)).await;
-    let status = wait_status(&gate, "applied seq 2", |s| s.replica_seq == 2).await;
+    let status = gate
+        .wait_status(WAIT, "applied seq 2", |s| s.replica_seq == 2)
+        .await;
     assert_eq!(
         serde_json::to_value(&status.occupancy).unwrap(),
         json!({"compact": 1})
@@ -196,7 +183,8 @@ async fn junk_on_every_subscribed_topic_changes_nothing_and_makes_one_alert() {
     assert!(sent.success());
     // A good batch after all of it: when it is applied, the junk was read.
     publish(&hq, &format!("{LOT}/replica/changes"), empty(2)).await;
-    wait_status(&gate, "applied seq 2", |s| s.replica_seq == 2).await;
+    gate.wait_status(WAIT, "applied seq 2", |s| s.replica_seq == 2)
+        .await;
     let alerts = gate.alerts("bad_message");
     assert_eq!(alerts.len(), 1, "one alert, not a flood: {alerts:?}");
     let status = gate.status().await;
@@ -213,7 +201,8 @@ async fn a_quiet_feed_raises_replica_stale_once_per_quiet_spell() {
     let broker = Broker::start().await;
     let (hq, gate) = connected_with(broker.port(), "\nreplica_stale_h = 1").await;
     publish(&hq, &format!("{LOT}/replica/changes"), empty(2)).await;
-    wait_status(&gate, "applied seq 2", |s| s.replica_seq == 2).await;
+    gate.wait_status(WAIT, "applied seq 2", |s| s.replica_seq == 2)
+        .await;
     gate.advance(59 * 60_000).await;
     gate.settle().await;
     assert_eq!(gate.alerts("replica_stale").len(), 0, "59 minutes is fresh");
@@ -237,7 +226,8 @@ async fn a_quiet_feed_raises_replica_stale_once_per_quiet_spell() {
     );
     // Heard again, then quiet again: a second alert.
     publish(&hq, &format!("{LOT}/replica/changes"), empty(3)).await;
-    wait_status(&gate, "applied seq 3", |s| s.replica_seq == 3).await;
+    gate.wait_status(WAIT, "applied seq 3", |s| s.replica_seq == 3)
+        .await;
     gate.advance(61 * 60_000).await;
     gate.settle().await;
     assert_eq!(gate.alerts("replica_stale").len(), 2);
@@ -308,7 +298,8 @@ async fn a_gap_answered_by_a_snapshot_and_an_abandoned_snapshot_dropped() {
         &snapshot,
         &chunk("s-2", 6, 0, 2, 110..120).to_string(),
     );
-    wait_status(&gate, "swapped in the snapshot", |s| s.replica_seq == 6).await;
+    gate.wait_status(WAIT, "swapped in the snapshot", |s| s.replica_seq == 6)
+        .await;
     // The whole replica is the snapshot: the demo's Alice is gone, user 105
     // (s-2) is in, user 5 (abandoned s-1) is not.
     gate.sensor(Sensor::Arming, SensorState::Occupied).await;
@@ -326,7 +317,8 @@ async fn a_gap_answered_by_a_snapshot_and_an_abandoned_snapshot_dropped() {
     assert_eq!(denied[0]["reason"], "unknown_card");
     // Changes follow on from the snapshot's seq.
     publish(&hq, &format!("{LOT}/replica/changes"), empty(7)).await;
-    wait_status(&gate, "applied seq 7", |s| s.replica_seq == 7).await;
+    gate.wait_status(WAIT, "applied seq 7", |s| s.replica_seq == 7)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -361,5 +353,6 @@ async fn cards_are_decided_on_the_old_replica_while_a_big_snapshot_stages() {
         &snapshot,
         &chunk("big", 9, chunks, chunks + 1, 20_000..20_001).to_string(),
     );
-    wait_status(&gate, "swapped in 20,001 users", |s| s.replica_seq == 9).await;
+    gate.wait_status(WAIT, "swapped in 20,001 users", |s| s.replica_seq == 9)
+        .await;
 }

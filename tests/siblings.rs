@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::broker::Broker;
 use common::proxy::Proxy;
 use common::{Gate, WAIT, cards};
@@ -29,22 +27,6 @@ async fn start(tweaks: &[(&'static str, String)]) -> Gate {
     Gate::start(&tweaks).await
 }
 
-/// Waits until the gate's status satisfies `ok` (polled; bounded).
-async fn wait_status(gate: &Gate, what: &str, ok: impl Fn(&Status) -> bool) -> Status {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let status = gate.status().await;
-        if ok(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the gate never {what}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn inside(status: &Status) -> Value {
     serde_json::to_value(&status.occupancy).unwrap()
 }
@@ -65,14 +47,19 @@ async fn a_car_enters_at_one_gate_and_leaves_at_the_other() {
     let mut entry = start(&gate("entry-1", "entry", broker.port())).await;
     let mut exit = start(&gate("exit-1", "exit", proxy.port())).await;
     // Both connected and subscribed: each has the other's occupancy.
-    wait_status(&entry, "heard of exit-1", |s| s.link.connected).await;
-    wait_status(&exit, "connected", |s| s.link.connected).await;
+    entry
+        .wait_status(WAIT, "heard of exit-1", |s| s.link.connected)
+        .await;
+    exit.wait_status(WAIT, "connected", |s| s.link.connected)
+        .await;
 
     // Bob (daily plan) in at entry-1 at 07:58 ...
     assert_eq!(entry.badge_admitted(cards::BOB).await, "Welcome Bob Nguyen");
     entry.drive_through(1).await;
     let check_in = last(&entry.events(), "check_in");
-    let seen = wait_status(&exit, "saw Bob come in", |s| !s.occupancy.is_empty()).await;
+    let seen = exit
+        .wait_status(WAIT, "saw Bob come in", |s| !s.occupancy.is_empty())
+        .await;
     assert_eq!(inside(&seen), json!({"compact": 1}));
 
     // ... and out at exit-1 three hours later: the fee of a day, his entry time.
@@ -84,14 +71,17 @@ async fn a_car_enters_at_one_gate_and_leaves_at_the_other() {
     assert_eq!(check_out["check_in_at"], check_in["at"]);
     assert_eq!(check_out["fee"]["amount_minor"], 50_000);
     assert!(exit.alerts("anti_passback").is_empty());
-    wait_status(&entry, "saw Bob leave", |s| s.occupancy.is_empty()).await;
+    entry
+        .wait_status(WAIT, "saw Bob leave", |s| s.occupancy.is_empty())
+        .await;
     assert!(exit.status().await.occupancy.is_empty());
 
     // The exit gate is cut off while Dan rides in; when the link heals the
     // broker hands it what it missed (its session was kept), and Dan leaves
     // with his entry time known.
     proxy.cut().await;
-    wait_status(&exit, "noticed the cut", |s| !s.link.connected).await;
+    exit.wait_status(WAIT, "noticed the cut", |s| !s.link.connected)
+        .await;
     entry.advance(3 * 3600 * 1000).await;
     assert_eq!(entry.badge_admitted(cards::DAN).await, "Welcome Dan Pham");
     entry.drive_through(1).await;
@@ -101,10 +91,11 @@ async fn a_car_enters_at_one_gate_and_leaves_at_the_other() {
         "partitioned: not heard"
     );
     proxy.restore();
-    let seen = wait_status(&exit, "heard of Dan after the partition", |s| {
-        !s.occupancy.is_empty()
-    })
-    .await;
+    let seen = exit
+        .wait_status(WAIT, "heard of Dan after the partition", |s| {
+            !s.occupancy.is_empty()
+        })
+        .await;
     assert_eq!(inside(&seen), json!({"motorcycle": 1}));
     assert_eq!(entry.status().await.occupancy, seen.occupancy, "both agree");
     exit.badge_admitted(cards::DAN).await;
@@ -112,7 +103,9 @@ async fn a_car_enters_at_one_gate_and_leaves_at_the_other() {
     let dan_out = last(&exit.events(), "check_out");
     assert_eq!(dan_out["check_in_at"], dan_in["at"]);
     assert!(exit.alerts("anti_passback").is_empty());
-    wait_status(&entry, "saw Dan leave", |s| s.occupancy.is_empty()).await;
+    entry
+        .wait_status(WAIT, "saw Dan leave", |s| s.occupancy.is_empty())
+        .await;
 }
 
 /// Cora: a second compact car on a daily plan, for the replica of the lot.
@@ -140,7 +133,7 @@ async fn two_entry_gates_at_once_never_overfill_a_class() {
     let hq = common::hq::Hq::builder(broker.port()).connect().await;
     // Each knows the other (its retained occupancy) and has the replica.
     for g in [&one, &two] {
-        wait_status(g, "connected", |s| s.link.connected).await;
+        g.wait_status(WAIT, "connected", |s| s.link.connected).await;
     }
     hq.publish(
         "parkgate/v1/b1/main/replica/changes",
@@ -150,7 +143,8 @@ async fn two_entry_gates_at_once_never_overfill_a_class() {
     )
     .await;
     for g in [&one, &two] {
-        wait_status(g, "has Cora", |s| s.replica_seq == 2).await;
+        g.wait_status(WAIT, "has Cora", |s| s.replica_seq == 2)
+            .await;
     }
     // Two compact spots, two drivers at two gates at the same moment: each
     // gate keeps a spot back for the other, so both fit and no more.
@@ -172,12 +166,13 @@ async fn two_entry_gates_at_once_never_overfill_a_class() {
         g.drive_through(1).await;
     }
     for g in [&one, &two] {
-        let s = wait_status(g, "saw both inside", |s| {
-            s.occupancy
-                .get(&parkgate::domain::model::VehicleClass::Compact)
-                == Some(&2)
-        })
-        .await;
+        let s = g
+            .wait_status(WAIT, "saw both inside", |s| {
+                s.occupancy
+                    .get(&parkgate::domain::model::VehicleClass::Compact)
+                    == Some(&2)
+            })
+            .await;
         assert_eq!(inside(&s), json!({"compact": 2}));
     }
     // A third compact finds the class full at either gate.

@@ -16,7 +16,6 @@ use common::hq::{Hq, Message};
 use common::pki::Pki;
 use common::proxy::Proxy;
 use common::{Gate, START, WAIT, cards};
-use parkgate::daemon::status::Status;
 use serde_json::{Value, json};
 
 const ROOT: &str = "parkgate/v1/b1/main/gates/entry-1";
@@ -176,23 +175,8 @@ async fn tap(gate: &mut Gate, i: usize) {
 /// Waits until the gate's link status satisfies `ok` (polled: the status
 /// has no push; every wait bounded).
 async fn wait_link(gate: &Gate, what: &str, ok: impl Fn(&parkgate::link::LinkStatus) -> bool) {
-    wait_status(gate, what, |s| ok(&s.link)).await;
-}
-
-/// Waits until the gate's status satisfies `ok`.
-async fn wait_status(gate: &Gate, what: &str, ok: impl Fn(&Status) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let status = gate.status().await;
-        if ok(&status) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the gate never {what}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    gate.wait_status(Duration::from_secs(90), what, |s| ok(&s.link))
+        .await;
 }
 
 /// The journal's last seq.
@@ -377,7 +361,10 @@ async fn a_link_stalled_for_minutes_resumes_and_delivers() {
     storm(&mut gate, 0, 4).await;
     let before = last_seq(&gate);
     got.until(&mut hq, before, WAIT).await;
-    wait_status(&gate, "emptied its outbox", |s| s.outbox_depth == 0).await;
+    gate.wait_status(Duration::from_secs(90), "emptied its outbox", |s| {
+        s.outbox_depth == 0
+    })
+    .await;
 
     // Packets go nowhere, and no error says so: only the keep-alive
     // (30 s) notices. The gate goes on deciding and journalling meanwhile.

@@ -500,6 +500,29 @@ impl Gate {
             .collect()
     }
 
+    /// Waits until the daemon's status satisfies `ok` and returns it. The
+    /// status has no push, so it is asked again every 20 ms; the test fails
+    /// after `within`, saying the gate never did `what`.
+    pub async fn wait_status(
+        &self,
+        within: Duration,
+        what: &str,
+        ok: impl Fn(&parkgate::daemon::status::Status) -> bool,
+    ) -> parkgate::daemon::status::Status {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let status = self.status().await;
+            if ok(&status) {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the gate never {what}: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILLs the daemon wherever it is (a crash, a power cut of the
     /// process) and reaps it; [`Gate::restart`] starts it again.
     pub fn kill(&mut self) {
