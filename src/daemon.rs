@@ -32,8 +32,8 @@
 //! - Control requests: a channel of [`CONTROL_QUEUE`]; a client waits for room.
 //! - The HQ link: the loop tells it what the gate looks like through a
 //!   `watch` (never waits; the link sees the latest) and takes the alerts it
-//!   raises from a channel of [`crate::link::RAISED_QUEUE`], where the link
-//!   waits for room. The link reads the outbox through its own store calls.
+//!   raises and HQ's commands from a channel of
+//!   [`crate::link::RAISED_QUEUE`], where the link waits for room. The link reads the outbox through its own store calls.
 
 pub mod clock;
 pub mod control;

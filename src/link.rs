@@ -1,17 +1,22 @@
 //! The link to HQ over MQTT (`shared/CONTRACT.md`): the outbox up to the
-//! broker, the gate's retained status and occupancy, HQ's replay requests.
+//! broker, the gate's retained status and occupancy; and down from it, the
+//! replica's changes and snapshots, sibling gates' passages and counters,
+//! signed commands and replay requests.
 //!
 //! The link is a task of its own. It talks to the gate loop through
 //! [`GateSide`]: a `watch` of what the gate looks like ([`GateView`]: the
-//! last event recorded, the lane, the counters), a bounded channel of
-//! alerts for the gate to record (a replay it cannot serve, a malformed
-//! message), and a `watch` of the link's own state for `parkgate status`.
+//! last event recorded, the lane, the counters), a bounded channel of what
+//! the gate must act on ([`ToGate`]: alerts to record, HQ's commands), and
+//! a `watch` of the link's own state for `parkgate status`.
 //! Neither side ever waits on the other: the gate loop never waits on the
 //! network. The link reads and marks the outbox through its own store calls.
 //!
 //! - [`uplink`] and [`window`]: pure bookkeeping of what to publish and what
 //!   a PUBACK acknowledged, tested without a broker.
-//! - `session`: the one place that drives rumqttc.
+//! - [`inbound`]: what a message from the broker is, checked against the
+//!   contract before anything acts on it (pure).
+//! - `session`: the one place that drives rumqttc; `session/inbox.rs` acts
+//!   on what comes in.
 //! - [`options`]: TLS, mutual TLS, credentials (shared with `parkgate alerts`).
 
 mod backoff;

@@ -1,6 +1,6 @@
 //! The one place that drives rumqttc: connects (and reconnects with
 //! backoff), hands the uplink's rows to the client, pairs PUBACKs with them,
-//! publishes status and occupancy, and serves replay requests.
+//! publishes status and occupancy, and hands what comes in to `inbox`.
 //!
 //! Each connection gets a fresh rumqttc client and event loop, dropped with
 //! the connection: a publish rumqttc had not finished is never sent later
