@@ -11,6 +11,7 @@
 
 mod codec;
 mod facts;
+mod files;
 mod housekeeping;
 mod journal;
 mod occupancy;
@@ -30,10 +31,11 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+pub use files::Files;
 pub use housekeeping::Pruned;
 pub use outbox::{OutboxFacts, Stored};
 pub use replica::Applied;
-pub use snapshot::{Progress, Skip, Staged};
+pub use snapshot::{Adopted, Progress, Skip, Staged, Staging};
 
 /// Who this gate is: the names it stamps on every event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,13 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// A store file could not be removed, renamed or synced.
+    #[error("cannot {what} {path}: {source}")]
+    File {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
     /// The file was written by a newer parkgate (schema `found`, this one knows `known`).
     #[error(
         "database schema version {found} is newer than this parkgate knows ({known}); upgrade parkgate"
@@ -77,10 +86,14 @@ pub enum StoreError {
     Closed,
 }
 
-/// The synchronous store: one SQLite connection, used by one thread.
+/// The synchronous store: one SQLite connection (the main file with the
+/// replica attached, `files.rs`), used by one thread.
 pub struct Db {
     conn: Connection,
     ident: Ident,
+    files: Files,
+    /// The directory an in-memory store keeps its replica files in.
+    _scratch: Option<tempfile::TempDir>,
     /// The last load counted for decisions (see [`warm`]).
     warm: std::cell::RefCell<Option<warm::Warm>>,
     /// Run inside every [`Db::record`] transaction just before it commits.
@@ -88,8 +101,9 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens (or creates) the database at `path`, creating its directory, and
-    /// brings the schema up to date.
+    /// Opens (or creates) the store whose main file is `path`, creating its
+    /// directory, and brings the schema up to date. HQ's replica is in
+    /// files beside it ([`Files`]).
     pub fn open(path: &Path, ident: Ident) -> Result<Db, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
@@ -105,25 +119,45 @@ impl Db {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(%mode, "SQLite refused WAL mode");
         }
-        Db::init(conn, ident)
+        Db::init(conn, Files::beside(path), ident, None)
     }
 
-    /// An in-memory database (tests, dry runs): same schema, nothing durable.
+    /// A store whose own records are in memory (tests, dry runs): same
+    /// schema, nothing durable. Its replica files are in a scratch
+    /// directory removed with it.
     pub fn open_in_memory(ident: Ident) -> Result<Db, StoreError> {
-        Db::init(Connection::open_in_memory()?, ident)
+        let scratch = tempfile::tempdir().map_err(|source| StoreError::Dir {
+            path: std::env::temp_dir().display().to_string(),
+            source,
+        })?;
+        let files = Files::beside(&scratch.path().join("memory"));
+        Db::init(Connection::open_in_memory()?, files, ident, Some(scratch))
     }
 
-    fn init(mut conn: Connection, ident: Ident) -> Result<Db, StoreError> {
+    fn init(
+        mut conn: Connection,
+        files: Files,
+        ident: Ident,
+        scratch: Option<tempfile::TempDir>,
+    ) -> Result<Db, StoreError> {
         conn.pragma_update(None, "synchronous", "FULL")?;
         // Another process (the CLI, sqlite3 while debugging) may hold a lock briefly.
         conn.busy_timeout(Duration::from_secs(5))?;
+        files::attach(&conn, &files.replica)?;
         schema::migrate(&mut conn)?;
         Ok(Db {
             conn,
             ident,
+            files,
+            _scratch: scratch,
             warm: Default::default(),
             before_commit: None,
         })
+    }
+
+    /// This store's files.
+    pub fn files(&self) -> &Files {
+        &self.files
     }
 
     /// For tests and benchmarks: runs `hook` inside every event commit just

@@ -25,7 +25,7 @@ use crate::daemon::clock::Clock;
 use crate::domain::command;
 use crate::domain::contract::{self, GateStatus, LinkState, Mode, Occupancy, ReaderState, VERSION};
 use crate::domain::model::Timestamp;
-use crate::store::{Ident, OutboxFacts, Store, StoreError, Stored};
+use crate::store::{Ident, OutboxFacts, Staging, Store, StoreError, Stored};
 
 /// Publishes beyond the event window: status and occupancy, one each.
 const EXTRA: usize = 4;
@@ -84,6 +84,12 @@ pub struct Link {
     asked: Option<(u64, tokio::time::Instant)>,
     /// HQ's command key, `[mqtt] hq_public_key` (None: commands refused).
     hq_key: Option<ed25519_dalek::VerifyingKey>,
+    /// Where snapshots are staged (opened at the first chunk, or at start
+    /// when one was left complete); `None` while in use on another thread.
+    staging: Option<Staging>,
+    /// A complete snapshot could not replace the replica yet (another
+    /// process had it open): tried again at the next status refresh.
+    adopt_due: bool,
 }
 
 /// Why a connection ended.
@@ -130,6 +136,9 @@ impl Link {
             replayed: BadMessages::default(),
             asked: None,
             hq_key,
+            staging: None,
+            // A snapshot completed just before a restart is adopted first.
+            adopt_due: true,
         }
     }
 
@@ -144,6 +153,7 @@ impl Link {
     /// cannot be reached is logged and shown in the status, and tried again.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        self.adopt().await;
         loop {
             let ended = match options::mqtt_options(&self.mqtt, &self.client_id()) {
                 Ok(options) => self.connection(options, &mut shutdown).await,
@@ -244,7 +254,12 @@ impl Link {
                     self.on_view();
                 }
                 _ = mark.tick() => self.mark(),
-                _ = refresh.tick() => self.status_due = true,
+                _ = refresh.tick() => {
+                    self.status_due = true;
+                    if self.adopt_due {
+                        self.adopt().await;
+                    }
+                }
             }
             if connected && let Err(why) = self.pump(&client).await {
                 return Ended::Lost(why);

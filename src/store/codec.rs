@@ -13,8 +13,6 @@ use serde_json::Value;
 use super::StoreError;
 use crate::domain::model::Timestamp;
 
-/// Meta key: the last replica batch applied.
-pub(super) const REPLICA_SEQ: &str = "replica_seq";
 /// Meta key: the last gate_seq given to an event.
 pub(super) const GATE_SEQ: &str = "gate_seq";
 /// Meta key: when HQ's replica feed was last heard (epoch ms; 0: never).
@@ -71,10 +69,13 @@ fn conversion(idx: usize, e: impl std::error::Error + Send + Sync + 'static) -> 
 
 /// Reads a counter from `meta` (0 if absent).
 pub(super) fn get_meta(conn: &Connection, key: &str) -> Result<u64, StoreError> {
+    get_meta_in(conn, "meta", key)
+}
+
+fn get_meta_in(conn: &Connection, table: &str, key: &str) -> Result<u64, StoreError> {
     let v: Option<u64> = conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
-            col_u64(r, 0)
-        })
+        .prepare_cached(&format!("SELECT value FROM {table} WHERE key = ?1"))?
+        .query_row([key], |r| col_u64(r, 0))
         .optional()?;
     Ok(v.unwrap_or(0))
 }
@@ -100,4 +101,16 @@ pub(super) fn col_u64(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
     let n: i64 = row.get(idx)?;
     u64::try_from(n)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
+}
+
+/// The replica's seq: in the replica file's own `replica_meta`, so a
+/// snapshot file brings its seq with it.
+pub(super) fn replica_seq(conn: &Connection) -> Result<u64, StoreError> {
+    get_meta_in(conn, "replica_meta", "replica_seq")
+}
+
+pub(super) fn set_replica_seq(conn: &Connection, seq: u64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE replica_meta SET value = ?1 WHERE key = 'replica_seq'")?
+        .execute([int(seq)])?;
+    Ok(())
 }

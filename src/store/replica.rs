@@ -6,7 +6,9 @@
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::codec::{REPLICA_HEARD, REPLICA_SEQ, enum_text, get_meta, ms, set_meta, ts_text};
+use super::codec::{
+    REPLICA_HEARD, enum_text, get_meta, ms, replica_seq, set_meta, set_replica_seq, ts_text,
+};
 use super::{Db, StoreError};
 use crate::domain::contract::{ChangeBatch, Kind, Op, Record, VERSION};
 
@@ -24,7 +26,7 @@ pub enum Applied {
 impl Db {
     /// The seq of the last replica batch (or snapshot) applied; 0 when fresh.
     pub fn replica_seq(&self) -> Result<u64, StoreError> {
-        get_meta(&self.conn, REPLICA_SEQ)
+        replica_seq(&self.conn)
     }
 
     /// HQ's replica feed was heard at `at` (a batch applied or already
@@ -62,7 +64,7 @@ impl Db {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let have = get_meta(&tx, REPLICA_SEQ)?;
+        let have = replica_seq(&tx)?;
         if batch.seq <= have {
             return Ok(Applied::Duplicate { seq: batch.seq });
         }
@@ -73,7 +75,7 @@ impl Db {
             });
         }
         apply_ops(&tx, &batch.ops, &LIVE)?;
-        set_meta(&tx, REPLICA_SEQ, batch.seq)?;
+        set_replica_seq(&tx, batch.seq)?;
         tx.commit()?;
         self.cool();
         Ok(Applied::Applied { seq: batch.seq })
@@ -95,16 +97,17 @@ impl Db {
              DELETE FROM plans; DELETE FROM reservations;",
         )?;
         apply_ops(&tx, ops, &LIVE)?;
-        set_meta(&tx, REPLICA_SEQ, seq)?;
+        set_replica_seq(&tx, seq)?;
         tx.commit()?;
         self.cool();
         Ok(())
     }
 }
 
-/// The statements that write one set of replica tables: the live ones, or
-/// their `staging_` twins (snapshot.rs), which have the same columns. Static
-/// text so `prepare_cached` finds them without formatting a string per op.
+/// The statements that write the replica tables, on the store's connection
+/// (the attached replica) or a staging file's own (snapshot.rs): the names
+/// are the same. Static text so `prepare_cached` finds them without
+/// formatting a string per op.
 pub(super) struct Tables {
     user: &'static str,
     card: &'static str,
@@ -164,10 +167,8 @@ macro_rules! tables {
     };
 }
 
-/// The replica decisions read.
+/// The replica tables.
 pub(super) const LIVE: Tables = tables!("");
-/// Where a snapshot is staged until all its chunks are in.
-pub(super) const STAGING: Tables = tables!("staging_");
 
 /// Applies `ops` in order to `into`; the caller's transaction makes it all
 /// or nothing.
@@ -185,6 +186,12 @@ pub(super) fn apply_ops(conn: &Connection, ops: &[Op], into: &Tables) -> Result<
 enum Invalid {
     Reason(String),
     Store(StoreError),
+}
+
+impl From<String> for Invalid {
+    fn from(reason: String) -> Self {
+        Invalid::Reason(reason)
+    }
 }
 
 impl From<StoreError> for Invalid {
@@ -207,23 +214,38 @@ impl From<serde_json::Error> for Invalid {
 
 /// A card UID as the contract spells it: 4, 7 or 10 bytes of upper-case hex.
 /// Lower-case is accepted and upper-cased: the same card either way.
-fn card_uid(raw: &str) -> Result<String, Invalid> {
+fn card_uid(raw: &str) -> Result<String, String> {
     let uid = raw.to_ascii_uppercase();
     let hex = uid.bytes().all(|b| b.is_ascii_hexdigit());
     if hex && matches!(uid.len(), 8 | 14 | 20) {
         Ok(uid)
     } else {
-        Err(Invalid::Reason(format!(
-            "card {raw:?} is not a 4, 7 or 10 byte hex UID"
-        )))
+        Err(format!("card {raw:?} is not a 4, 7 or 10 byte hex UID"))
     }
 }
 
-fn key(name: &str, value: &str) -> Result<(), Invalid> {
+fn key(name: &str, value: &str) -> Result<(), String> {
     if value.is_empty() {
-        return Err(Invalid::Reason(format!("empty {name}")));
+        return Err(format!("empty {name}"));
     }
     Ok(())
+}
+
+/// The checks on one op that need no database (the ones `apply_ops`
+/// makes): a snapshot chunk is checked whole before any of it is staged.
+pub(super) fn check_op(op: &Op) -> Result<(), String> {
+    match op {
+        Op::Delete {
+            kind: Kind::Card,
+            key: k,
+        } => card_uid(k).map(drop),
+        Op::Delete { key: k, .. } => key("key", k),
+        Op::Upsert(Record::User(u)) => key("user_id", &u.user_id),
+        Op::Upsert(Record::Card(c)) => card_uid(&c.card).and_then(|_| key("user_id", &c.user_id)),
+        Op::Upsert(Record::Vehicle(v)) => key("vehicle_id", &v.vehicle_id),
+        Op::Upsert(Record::Plan(p)) => key("user_id", &p.user_id),
+        Op::Upsert(Record::Reservation(r)) => key("reservation_id", &r.reservation_id),
+    }
 }
 
 fn apply_op(conn: &Connection, op: &Op, into: &Tables) -> Result<(), Invalid> {

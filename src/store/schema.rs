@@ -245,6 +245,116 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (gate, direction, class)
     ) STRICT;
     "#,
+    // 5 -> 6: HQ's replica moves to a file of its own (`replica.rs`, "Files"),
+    // attached as `replica` before this runs; its tables, its seq and the
+    // snapshot staging of migration 4 leave this file.
+    r#"
+    INSERT OR REPLACE INTO replica.users SELECT * FROM main.users;
+    INSERT OR REPLACE INTO replica.cards SELECT * FROM main.cards;
+    INSERT OR REPLACE INTO replica.vehicles SELECT * FROM main.vehicles;
+    INSERT OR REPLACE INTO replica.plans SELECT * FROM main.plans;
+    INSERT OR REPLACE INTO replica.reservations SELECT * FROM main.reservations;
+    UPDATE replica.replica_meta
+       SET value = (SELECT value FROM main.meta WHERE key = 'replica_seq')
+     WHERE key = 'replica_seq'
+       AND EXISTS (SELECT 1 FROM main.meta WHERE key = 'replica_seq');
+    DELETE FROM main.meta WHERE key = 'replica_seq';
+    DROP TABLE main.users;
+    DROP TABLE main.cards;
+    DROP TABLE main.vehicles;
+    DROP TABLE main.plans;
+    DROP TABLE main.reservations;
+    DROP TABLE main.staging_users;
+    DROP TABLE main.staging_cards;
+    DROP TABLE main.staging_vehicles;
+    DROP TABLE main.staging_plans;
+    DROP TABLE main.staging_reservations;
+    DROP TABLE main.snapshot_staging;
+    DROP TABLE main.snapshot_chunks;
+    "#,
+];
+
+/// The replica file's schema, as migrations of its own (`PRAGMA
+/// user_version` of that file). A snapshot is staged in a fresh file made
+/// by the same migrations, then takes the replica file's place.
+pub(super) const REPLICA_MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the tables of main's migration 0 (HQ's records), their seq,
+    // and the bookkeeping of a snapshot being staged into this file.
+    r#"
+    CREATE TABLE replica_meta (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) STRICT;
+    -- The seq of the last change batch or snapshot in this file.
+    INSERT INTO replica_meta (key, value) VALUES ('replica_seq', 0);
+
+    CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        name    TEXT NOT NULL,
+        company TEXT,
+        status  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE cards (
+        card           TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL,
+        status         TEXT NOT NULL,
+        valid_from     TEXT,
+        valid_from_ms  INTEGER,
+        valid_until    TEXT,
+        valid_until_ms INTEGER
+    ) STRICT;
+    CREATE INDEX cards_user ON cards (user_id);
+
+    CREATE TABLE vehicles (
+        vehicle_id TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL,
+        plate      TEXT,
+        class      TEXT NOT NULL,
+        ada        INTEGER NOT NULL,
+        ev         INTEGER NOT NULL,
+        is_primary INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX vehicles_user ON vehicles (user_id);
+
+    CREATE TABLE plans (
+        user_id        TEXT PRIMARY KEY,
+        kind           TEXT NOT NULL,
+        lots           TEXT NOT NULL, -- JSON array of lot names
+        valid_until    TEXT,
+        valid_until_ms INTEGER,
+        status         TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE reservations (
+        reservation_id TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL,
+        vehicle_id     TEXT NOT NULL,
+        lot            TEXT NOT NULL,
+        spot_id        TEXT,
+        class          TEXT NOT NULL,
+        start_at       TEXT NOT NULL,
+        start_ms       INTEGER NOT NULL,
+        end_at         TEXT NOT NULL,
+        end_ms         INTEGER NOT NULL,
+        status         TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX reservations_lot_start ON reservations (lot, start_ms);
+    CREATE INDEX reservations_user ON reservations (user_id, lot, start_ms);
+
+    -- While this file is a staging file: the snapshot being staged (at most
+    -- one row) and the set of its chunks staged so far.
+    CREATE TABLE snapshot_staging (
+        only        INTEGER PRIMARY KEY CHECK (only = 1),
+        snapshot_id TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        chunks      INTEGER NOT NULL,
+        have        INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE snapshot_chunks (
+        chunk INTEGER PRIMARY KEY
+    ) STRICT;
+    "#,
 ];
 
 /// Brings the database to the latest version, in one transaction.
@@ -254,18 +364,27 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// Applies the pending migrations up to version `target`.
 pub(super) fn migrate_to(conn: &mut Connection, target: usize) -> Result<(), StoreError> {
+    run(conn, MIGRATIONS, target)
+}
+
+/// Brings a replica (or staging) file, opened on its own, up to date.
+pub(super) fn migrate_replica(conn: &mut Connection) -> Result<(), StoreError> {
+    run(conn, REPLICA_MIGRATIONS, REPLICA_MIGRATIONS.len())
+}
+
+fn run(conn: &mut Connection, migrations: &[&str], target: usize) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     // A negative user_version was not written by us: treat it as newer.
     let found = usize::try_from(found).unwrap_or(usize::MAX);
-    if found > MIGRATIONS.len() {
+    if found > migrations.len() {
         // A newer parkgate wrote this file; an older one must not guess.
         return Err(StoreError::TooNew {
             found,
-            known: MIGRATIONS.len(),
+            known: migrations.len(),
         });
     }
-    for (version, sql) in MIGRATIONS.iter().enumerate().take(target).skip(found) {
+    for (version, sql) in migrations.iter().enumerate().take(target).skip(found) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", int(version + 1))?;
     }

@@ -14,7 +14,7 @@ use crate::domain::contract::{
     Severity, SnapshotChunk, VERSION, Want,
 };
 use crate::domain::lane::Command as LaneCommand;
-use crate::store::{Applied, Staged, StoreError};
+use crate::store::{Adopted, Applied, Staged, Staging, StoreError};
 
 impl Link {
     /// Acts on one message from the broker.
@@ -202,20 +202,39 @@ impl Link {
         Ok(())
     }
 
-    /// One chunk of a snapshot: staged (decisions go on with the old
-    /// replica); the last one swaps the whole replica in one transaction.
+    /// One chunk of a snapshot, staged in the staging file on a blocking
+    /// thread (`store/snapshot.rs`): the store thread goes on deciding with
+    /// the replica it has. The last chunk's file then replaces the replica.
     async fn snapshot(&mut self, chunk: SnapshotChunk) -> Result<(), String> {
         let (id, n) = (chunk.snapshot_id.clone(), chunk.chunk);
         let heard = self.clock.now().wall;
-        let staged = self.store.call(move |db| {
-            let staged = db.stage_chunk(&chunk)?;
-            db.replica_heard(&heard)?;
-            Ok::<_, StoreError>(staged)
-        });
-        match staged.await.map_err(|e| format!("store: {e}"))? {
+        let Some(mut staging) = self.take_staging().await? else {
+            return Ok(());
+        };
+        let have = self.store.call(|db| db.replica_seq());
+        let staged = match have.await.map_err(|e| format!("store: {e}"))? {
+            Ok(have) => {
+                let staged = tokio::task::spawn_blocking(move || {
+                    let staged = staging.stage(&chunk, have);
+                    (staging, staged)
+                });
+                let (back, staged) = staged.await.map_err(|e| format!("staging: {e}"))?;
+                staging = back;
+                staged
+            }
+            Err(e) => Err(e),
+        };
+        self.staging = Some(staging);
+        if staged.is_ok() {
+            let heard = self.store.call(move |db| db.replica_heard(&heard));
+            if let Err(e) = heard.await.map_err(|e| format!("store: {e}"))? {
+                tracing::error!(error = %e, "recording that HQ was heard failed");
+            }
+        }
+        match staged {
             Ok(Staged::Complete { seq }) => {
-                tracing::info!(snapshot = %id, seq, "replica snapshot applied");
-                self.status_due = true;
+                tracing::info!(snapshot = %id, seq, "replica snapshot staged");
+                self.adopt().await;
             }
             Ok(Staged::Partial { have, of }) => {
                 tracing::debug!(snapshot = %id, chunk = n, have, of, "snapshot chunk staged");
@@ -233,6 +252,78 @@ impl Link {
             }
         }
         Ok(())
+    }
+
+    /// The staging file, opened on first use; `None` (logged) if it cannot
+    /// be opened, so the chunk is dropped and HQ's next snapshot tries again.
+    async fn take_staging(&mut self) -> Result<Option<Staging>, String> {
+        if let Some(staging) = self.staging.take() {
+            return Ok(Some(staging));
+        }
+        let files = self.store.call(|db| db.files().clone());
+        let files = files.await.map_err(|e| format!("store: {e}"))?;
+        let opened = tokio::task::spawn_blocking(move || {
+            // A replica retired just before a restart may still be there.
+            if let Err(e) = files.remove_retired() {
+                tracing::warn!(error = %e, "removing the replaced replica failed");
+            }
+            Staging::open(&files.staging)
+        });
+        match opened.await.map_err(|e| format!("staging: {e}"))? {
+            Ok(staging) => Ok(Some(staging)),
+            Err(e) => {
+                tracing::error!(error = %e, "the snapshot staging file cannot be opened");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Makes a complete staged snapshot the replica, on the store thread
+    /// (a rename: a few milliseconds). Errors are logged: the snapshot
+    /// stays staged and is tried again at the next status refresh.
+    pub(super) async fn adopt(&mut self) {
+        let Ok(Some(mut staging)) = self.take_staging().await else {
+            return;
+        };
+        let adopted = self.store.call(move |db| {
+            let adopted = db.adopt_snapshot(&mut staging);
+            (staging, adopted)
+        });
+        let Ok((staging, adopted)) = adopted.await else {
+            // The store has stopped: so is the daemon.
+            return;
+        };
+        self.staging = Some(staging);
+        self.adopt_due = false;
+        match adopted {
+            Ok(Adopted::Swapped { seq }) => {
+                tracing::info!(seq, "replica snapshot applied");
+                self.status_due = true;
+                let files = self.store.call(|db| db.files().clone());
+                if let Ok(files) = files.await {
+                    let removed = tokio::task::spawn_blocking(move || files.remove_retired());
+                    if let Ok(Err(e)) = removed.await {
+                        tracing::warn!(error = %e, "removing the replaced replica failed");
+                    }
+                }
+            }
+            Ok(Adopted::Nothing) => {}
+            Ok(Adopted::Stale { have, got }) => {
+                tracing::info!(
+                    have,
+                    got,
+                    "a staged snapshot older than the replica was dropped"
+                );
+            }
+            Ok(Adopted::Busy) => {
+                tracing::warn!("another process has the replica open; the snapshot waits");
+                self.adopt_due = true;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "replacing the replica with the snapshot failed");
+                self.adopt_due = true;
+            }
+        }
     }
 
     /// Asks for the changes after `have`, once per gap a while: HQ's

@@ -99,3 +99,55 @@ fn a_newer_schema_is_refused() {
         Ok(_) => panic!("opened a database from the future"),
     }
 }
+
+#[test]
+fn a_version_5_store_moves_its_replica_to_the_replica_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    {
+        // The last release: replica, its seq and snapshot staging in one file.
+        let mut conn = Connection::open(&path).unwrap();
+        migrate_to(&mut conn, 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (user_id, name, status) VALUES ('u-1', 'Old', 'active');
+             INSERT INTO cards (card, user_id, status) VALUES ('04000000000001', 'u-1', 'active');
+             INSERT INTO staging_users (user_id, name, status) VALUES ('u-9', 'Half', 'active');
+             UPDATE meta SET value = 7 WHERE key = 'replica_seq';",
+        )
+        .unwrap();
+    }
+    let db = Db::open(&path, ident()).unwrap();
+    assert_eq!(db.replica_seq().unwrap(), 7);
+    assert_eq!(count(&db, "users"), 1);
+    let holder = db.facts("04000000000001", "main", now(), 15, 30).unwrap();
+    assert_eq!(holder.user.map(|u| u.user_id).as_deref(), Some("u-1"));
+    let left: Vec<String> = db
+        .conn
+        .prepare(
+            "SELECT name FROM main.sqlite_schema WHERE type = 'table'
+             AND (name IN ('users', 'cards', 'vehicles', 'plans', 'reservations')
+                  OR name LIKE 'staging_%' OR name LIKE 'snapshot_%')",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(left, Vec::<String>::new(), "the main file keeps no replica");
+    let in_main: i64 = db
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM main.meta WHERE key = 'replica_seq'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(in_main, 0);
+    drop(db);
+    // The replica file stands on its own.
+    let replica = Connection::open(dir.path().join("gate.db.replica")).unwrap();
+    let users: i64 = replica
+        .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 1);
+}

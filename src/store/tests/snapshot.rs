@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::super::{Progress, Skip, Staged, StoreError};
+use super::super::{Adopted, Progress, Skip, Staged, Staging, StoreError};
 use super::*;
 use crate::domain::availability::Kind as LoadKind;
 use crate::domain::contract::{Kind, SnapshotChunk};
@@ -44,20 +44,27 @@ fn holder(db: &Db, uid: &str) -> Option<String> {
         .map(|u| u.user_id)
 }
 
-fn staged_users(db: &Db) -> i64 {
-    count(db, "staging_users")
+/// Stages `c` as the link does: into the staging file, which replaces the
+/// replica once complete.
+fn stage(db: &mut Db, st: &mut Staging, c: &SnapshotChunk) -> Result<Staged, StoreError> {
+    let staged = st.stage(c, db.replica_seq()?)?;
+    if let Staged::Complete { seq } = staged {
+        assert_eq!(db.adopt_snapshot(st)?, Adopted::Swapped { seq });
+    }
+    Ok(staged)
 }
 
 #[test]
 fn chunks_out_of_order_complete_the_snapshot() {
     let mut db = with_old_replica();
+    let mut st = db.staging().unwrap();
     let ids = ["u-a", "u-b", "u-c"];
     let uids = ["04000000000A01", "04000000000A02", "04000000000A03"];
     let order = [2, 0, 1];
     let mut results = Vec::new();
     for n in order {
         let ops = member(ids[n], uids[n]);
-        results.push(db.stage_chunk(&chunk("s-1", 40, n as u32, 3, ops)).unwrap());
+        results.push(stage(&mut db, &mut st, &chunk("s-1", 40, n as u32, 3, ops)).unwrap());
     }
     assert_eq!(
         results,
@@ -71,8 +78,8 @@ fn chunks_out_of_order_complete_the_snapshot() {
     assert_eq!(count(&db, "users"), 3, "u-old is gone with the old replica");
     assert_eq!(holder(&db, uids[0]).as_deref(), Some("u-a"));
     assert_eq!(holder(&db, OLD), None);
-    assert_eq!(db.snapshot_progress().unwrap(), None);
-    assert_eq!(staged_users(&db), 0, "the twin is empty for the next one");
+    assert_eq!(st.progress().unwrap(), None);
+    assert_eq!(st.count("users"), 0, "the twin is empty for the next one");
     // Change batches follow the snapshot's seq.
     let next = batch(41, vec![up(Record::User(user("u-d")))]);
     assert_eq!(
@@ -84,9 +91,10 @@ fn chunks_out_of_order_complete_the_snapshot() {
 #[test]
 fn decisions_see_the_old_replica_until_the_last_chunk() {
     let mut db = with_old_replica();
+    let mut st = db.staging().unwrap();
     let first = chunk("s-1", 40, 0, 2, member("u-new", NEW));
     assert_eq!(
-        db.stage_chunk(&first).unwrap(),
+        stage(&mut db, &mut st, &first).unwrap(),
         Staged::Partial { have: 1, of: 2 }
     );
     assert_eq!(holder(&db, OLD).as_deref(), Some("u-old"));
@@ -94,7 +102,10 @@ fn decisions_see_the_old_replica_until_the_last_chunk() {
     assert_eq!(db.replica_seq().unwrap(), 1);
 
     let last = chunk("s-1", 40, 1, 2, vec![up(Record::Plan(plan("u-new")))]);
-    assert_eq!(db.stage_chunk(&last).unwrap(), Staged::Complete { seq: 40 });
+    assert_eq!(
+        stage(&mut db, &mut st, &last).unwrap(),
+        Staged::Complete { seq: 40 }
+    );
     assert_eq!(holder(&db, OLD), None);
     assert_eq!(holder(&db, NEW).as_deref(), Some("u-new"));
     let facts = db.facts(NEW, "main", now(), 15, 30).unwrap();
@@ -104,37 +115,46 @@ fn decisions_see_the_old_replica_until_the_last_chunk() {
 #[test]
 fn a_repeated_chunk_is_ignored() {
     let mut db = with_old_replica();
+    let mut st = db.staging().unwrap();
     let c0 = chunk("s-1", 40, 0, 2, member("u-a", NEW));
-    db.stage_chunk(&c0).unwrap();
+    stage(&mut db, &mut st, &c0).unwrap();
     // Redelivered, even with other content: the first copy stands.
     let again = chunk("s-1", 40, 0, 2, member("u-z", "04000000000F0F"));
     assert_eq!(
-        db.stage_chunk(&again).unwrap(),
+        stage(&mut db, &mut st, &again).unwrap(),
         Staged::Ignored(Skip::Repeated { chunk: 0 })
     );
-    assert_eq!(staged_users(&db), 1);
-    let progress = db.snapshot_progress().unwrap().unwrap();
+    assert_eq!(st.count("users"), 1);
+    let progress = st.progress().unwrap().unwrap();
     assert_eq!((progress.have, progress.chunks), (1, 2));
     let c1 = chunk("s-1", 40, 1, 2, vec![]);
-    assert_eq!(db.stage_chunk(&c1).unwrap(), Staged::Complete { seq: 40 });
+    assert_eq!(
+        stage(&mut db, &mut st, &c1).unwrap(),
+        Staged::Complete { seq: 40 }
+    );
     assert_eq!(holder(&db, NEW).as_deref(), Some("u-a"));
 }
 
 #[test]
 fn a_new_snapshot_id_drops_the_abandoned_one() {
     let mut db = with_old_replica();
-    db.stage_chunk(&chunk("s-1", 40, 0, 2, member("u-a", NEW)))
-        .unwrap();
+    let mut st = db.staging().unwrap();
+    stage(
+        &mut db,
+        &mut st,
+        &chunk("s-1", 40, 0, 2, member("u-a", NEW)),
+    )
+    .unwrap();
     let s2 = chunk("s-2", 45, 0, 2, member("u-b", "04000000000B01"));
     assert_eq!(
-        db.stage_chunk(&s2).unwrap(),
+        stage(&mut db, &mut st, &s2).unwrap(),
         Staged::Partial { have: 1, of: 2 }
     );
-    assert_eq!(staged_users(&db), 1, "u-a's chunk was dropped");
+    assert_eq!(st.count("users"), 1, "u-a's chunk was dropped");
     // The rest of s-1 arrives late: s-2 is newer, so s-1 stays abandoned.
     let late = chunk("s-1", 40, 1, 2, member("u-c", "04000000000C01"));
     assert_eq!(
-        db.stage_chunk(&late).unwrap(),
+        stage(&mut db, &mut st, &late).unwrap(),
         Staged::Ignored(Skip::Superseded {
             staging: 45,
             got: 40
@@ -142,7 +162,7 @@ fn a_new_snapshot_id_drops_the_abandoned_one() {
     );
     let s2_last = chunk("s-2", 45, 1, 2, vec![]);
     assert_eq!(
-        db.stage_chunk(&s2_last).unwrap(),
+        stage(&mut db, &mut st, &s2_last).unwrap(),
         Staged::Complete { seq: 45 }
     );
     assert_eq!(holder(&db, "04000000000B01").as_deref(), Some("u-b"));
@@ -153,16 +173,21 @@ fn a_new_snapshot_id_drops_the_abandoned_one() {
 #[test]
 fn abandon_snapshot_clears_staging_and_keeps_the_replica() {
     let mut db = with_old_replica();
-    db.stage_chunk(&chunk("s-1", 40, 0, 2, member("u-a", NEW)))
-        .unwrap();
-    db.abandon_snapshot().unwrap();
-    assert_eq!(db.snapshot_progress().unwrap(), None);
-    assert_eq!((staged_users(&db), count(&db, "staging_cards")), (0, 0));
+    let mut st = db.staging().unwrap();
+    stage(
+        &mut db,
+        &mut st,
+        &chunk("s-1", 40, 0, 2, member("u-a", NEW)),
+    )
+    .unwrap();
+    st.abandon().unwrap();
+    assert_eq!(st.progress().unwrap(), None);
+    assert_eq!((st.count("users"), st.count("cards")), (0, 0));
     assert_eq!(holder(&db, OLD).as_deref(), Some("u-old"));
     // Its last chunk alone now starts staging afresh, one chunk in.
     let c1 = chunk("s-1", 40, 1, 2, vec![]);
     assert_eq!(
-        db.stage_chunk(&c1).unwrap(),
+        stage(&mut db, &mut st, &c1).unwrap(),
         Staged::Partial { have: 1, of: 2 }
     );
 }
@@ -170,38 +195,43 @@ fn abandon_snapshot_clears_staging_and_keeps_the_replica() {
 #[test]
 fn a_stale_snapshot_is_ignored() {
     let mut db = with_old_replica();
+    let mut st = db.staging().unwrap();
     db.apply_batch(&batch(2, vec![])).unwrap();
     for seq in [1, 2] {
         let c = chunk("s-old", seq, 0, 1, member("u-a", NEW));
         assert_eq!(
-            db.stage_chunk(&c).unwrap(),
+            stage(&mut db, &mut st, &c).unwrap(),
             Staged::Ignored(Skip::Stale { have: 2, got: seq })
         );
     }
     assert_eq!(db.replica_seq().unwrap(), 2);
     assert_eq!(holder(&db, OLD).as_deref(), Some("u-old"));
-    assert_eq!(staged_users(&db), 0);
+    assert_eq!(st.count("users"), 0);
 
     // Batches overtake a snapshot being staged: its next chunk is stale and
     // its staged rows go.
-    db.stage_chunk(&chunk("s-1", 3, 0, 2, member("u-a", NEW)))
-        .unwrap();
+    stage(&mut db, &mut st, &chunk("s-1", 3, 0, 2, member("u-a", NEW))).unwrap();
     db.apply_batch(&batch(3, vec![])).unwrap();
     let c1 = chunk("s-1", 3, 1, 2, vec![]);
     assert_eq!(
-        db.stage_chunk(&c1).unwrap(),
+        stage(&mut db, &mut st, &c1).unwrap(),
         Staged::Ignored(Skip::Stale { have: 3, got: 3 })
     );
-    assert_eq!(db.snapshot_progress().unwrap(), None);
-    assert_eq!(staged_users(&db), 0);
+    assert_eq!(st.progress().unwrap(), None);
+    assert_eq!(st.count("users"), 0);
 }
 
 #[test]
 fn malformed_chunks_are_rejected_and_change_nothing() {
     let mut db = with_old_replica();
-    db.stage_chunk(&chunk("s-1", 40, 0, 3, member("u-a", NEW)))
-        .unwrap();
-    let before = db.snapshot_progress().unwrap();
+    let mut st = db.staging().unwrap();
+    stage(
+        &mut db,
+        &mut st,
+        &chunk("s-1", 40, 0, 3, member("u-a", NEW)),
+    )
+    .unwrap();
+    let before = st.progress().unwrap();
     let delete = Op::Delete {
         kind: Kind::User,
         key: "u-old".into(),
@@ -235,12 +265,12 @@ fn malformed_chunks_are_rejected_and_change_nothing() {
         ),
     ];
     for (c, at) in bad {
-        match db.stage_chunk(&c) {
+        match stage(&mut db, &mut st, &c) {
             Err(StoreError::Invalid { index, .. }) => assert_eq!(index, at, "{c:?}"),
             other => panic!("{c:?} gave {other:?}"),
         }
-        assert_eq!(db.snapshot_progress().unwrap(), before);
-        assert_eq!(staged_users(&db), 1);
+        assert_eq!(st.progress().unwrap(), before);
+        assert_eq!(st.count("users"), 1);
     }
     assert_eq!(db.replica_seq().unwrap(), 1);
     assert_eq!(holder(&db, OLD).as_deref(), Some("u-old"));
@@ -251,32 +281,41 @@ fn staging_is_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gate.db");
     let mut db = Db::open(&path, ident()).unwrap();
+    let mut st = db.staging().unwrap();
     db.apply_batch(&batch(1, member("u-old", OLD))).unwrap();
-    db.stage_chunk(&chunk("s-1", 40, 1, 2, member("u-a", NEW)))
-        .unwrap();
+    stage(
+        &mut db,
+        &mut st,
+        &chunk("s-1", 40, 1, 2, member("u-a", NEW)),
+    )
+    .unwrap();
     drop(db);
 
     let mut db = Db::open(&path, ident()).unwrap();
+    let mut st = db.staging().unwrap();
     let expected = Progress {
         snapshot_id: "s-1".into(),
         seq: 40,
         chunks: 2,
         have: 1,
     };
-    assert_eq!(db.snapshot_progress().unwrap(), Some(expected));
+    assert_eq!(st.progress().unwrap(), Some(expected));
     assert_eq!(holder(&db, OLD).as_deref(), Some("u-old"));
     // HQ redelivers what was not acknowledged, staged or not.
     let again = chunk("s-1", 40, 1, 2, member("u-a", NEW));
     assert_eq!(
-        db.stage_chunk(&again).unwrap(),
+        stage(&mut db, &mut st, &again).unwrap(),
         Staged::Ignored(Skip::Repeated { chunk: 1 })
     );
     let c0 = chunk("s-1", 40, 0, 2, vec![]);
-    assert_eq!(db.stage_chunk(&c0).unwrap(), Staged::Complete { seq: 40 });
+    assert_eq!(
+        stage(&mut db, &mut st, &c0).unwrap(),
+        Staged::Complete { seq: 40 }
+    );
     assert_eq!(holder(&db, NEW).as_deref(), Some("u-a"));
 }
 
-/// A table's columns and indexes, names of indexes left out (they alternate).
+/// A table's columns and indexes.
 fn shape(db: &Db, table: &str) -> Vec<String> {
     let rows = |sql: String| -> Vec<String> {
         let mut stmt = db.conn.prepare(&sql).unwrap();
@@ -331,24 +370,21 @@ fn shape(db: &Db, table: &str) -> Vec<String> {
 fn shapes(db: &Db) -> BTreeMap<String, Vec<String>> {
     ["users", "cards", "vehicles", "plans", "reservations"]
         .into_iter()
-        .flat_map(|t| [t.to_string(), format!("staging_{t}")])
-        .map(|t| (t.clone(), shape(db, &t)))
+        .map(|t| (t.to_string(), shape(db, t)))
         .collect()
 }
 
 #[test]
 fn a_second_snapshot_works_and_the_schema_is_as_fresh() {
     let fresh = shapes(&mem());
-    for t in ["users", "cards", "vehicles", "plans", "reservations"] {
-        assert_eq!(fresh[t], fresh[&format!("staging_{t}")], "twin of {t}");
-    }
     assert!(fresh["reservations"].len() > 13, "indexes are in the shape");
 
     let mut db = with_old_replica();
+    let mut st = db.staging().unwrap();
     for (seq, id, uid) in [(40, "s-1", NEW), (50, "s-2", OLD), (60, "s-3", NEW)] {
         let ops = member(&format!("u-{seq}"), uid);
         assert_eq!(
-            db.stage_chunk(&chunk(id, seq, 0, 1, ops)).unwrap(),
+            stage(&mut db, &mut st, &chunk(id, seq, 0, 1, ops)).unwrap(),
             Staged::Complete { seq }
         );
         assert_eq!(shapes(&db), fresh, "after {id}");
@@ -365,6 +401,7 @@ fn a_second_snapshot_works_and_the_schema_is_as_fresh() {
 #[test]
 fn the_swap_drops_the_warm_load() {
     let mut db = with_old_replica();
+    let mut st = db.staging().unwrap();
     let plain = LoadKind {
         class: VehicleClass::Standard,
         ada: false,
@@ -378,6 +415,88 @@ fn the_swap_drops_the_warm_load() {
     // A booking due now holds a spot: the new replica's load is one more.
     let due = reservation("r-1", "u-new", "v-1", now(), now() + minutes(60));
     let c = chunk("s-1", 40, 0, 1, vec![up(Record::Reservation(due))]);
-    assert_eq!(db.stage_chunk(&c).unwrap(), Staged::Complete { seq: 40 });
+    assert_eq!(
+        stage(&mut db, &mut st, &c).unwrap(),
+        Staged::Complete { seq: 40 }
+    );
     assert_eq!(held(&db), 1);
+}
+
+#[test]
+fn a_snapshot_completed_before_a_restart_is_adopted_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    let mut db = Db::open(&path, ident()).unwrap();
+    db.apply_batch(&batch(1, member("u-old", OLD))).unwrap();
+    let mut st = db.staging().unwrap();
+    let c = chunk("s-1", 40, 0, 1, member("u-a", NEW));
+    assert_eq!(st.stage(&c, 1).unwrap(), Staged::Complete { seq: 40 });
+    drop((st, db)); // the power went before the swap
+
+    let mut db = Db::open(&path, ident()).unwrap();
+    assert_eq!(holder(&db, OLD).as_deref(), Some("u-old"));
+    let mut st = db.staging().unwrap();
+    assert_eq!(st.complete().unwrap(), Some(40));
+    // A redelivered chunk of it changes nothing.
+    assert_eq!(
+        st.stage(&c, 1).unwrap(),
+        Staged::Ignored(Skip::Stale { have: 40, got: 40 })
+    );
+    assert_eq!(
+        db.adopt_snapshot(&mut st).unwrap(),
+        Adopted::Swapped { seq: 40 }
+    );
+    assert_eq!(holder(&db, NEW).as_deref(), Some("u-a"));
+    assert_eq!(db.replica_seq().unwrap(), 40);
+    assert_eq!(db.adopt_snapshot(&mut st).unwrap(), Adopted::Nothing);
+    // The next snapshot stages into a fresh file.
+    assert_eq!(st.progress().unwrap(), None);
+    assert_eq!(st.count("users"), 0);
+}
+
+#[test]
+fn a_replica_another_process_holds_open_is_replaced_once_it_lets_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    let mut db = Db::open(&path, ident()).unwrap();
+    db.apply_batch(&batch(1, member("u-old", OLD))).unwrap();
+    // `parkgate events` or `report`, running at that moment.
+    let cli = Db::open(&path, ident()).unwrap();
+    let mut st = db.staging().unwrap();
+    let c = chunk("s-1", 40, 0, 1, member("u-a", NEW));
+    assert_eq!(st.stage(&c, 1).unwrap(), Staged::Complete { seq: 40 });
+    assert_eq!(db.adopt_snapshot(&mut st).unwrap(), Adopted::Busy);
+    assert_eq!(
+        holder(&db, OLD).as_deref(),
+        Some("u-old"),
+        "still the old replica"
+    );
+    assert_eq!(holder(&cli, OLD).as_deref(), Some("u-old"));
+    drop(cli);
+    assert_eq!(
+        db.adopt_snapshot(&mut st).unwrap(),
+        Adopted::Swapped { seq: 40 }
+    );
+    assert_eq!(holder(&db, NEW).as_deref(), Some("u-a"));
+    let ok: String = db
+        .conn
+        .query_row("PRAGMA replica.integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
+
+#[test]
+fn a_corrupt_staging_file_is_started_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    let db = Db::open(&path, ident()).unwrap();
+    std::fs::write(
+        &db.files().staging,
+        b"not a database, a power cut mid-write",
+    )
+    .unwrap();
+    let mut st = db.staging().unwrap();
+    assert_eq!(st.progress().unwrap(), None);
+    let c = chunk("s-1", 40, 0, 2, member("u-a", NEW));
+    assert_eq!(st.stage(&c, 0).unwrap(), Staged::Partial { have: 1, of: 2 });
 }
