@@ -13,8 +13,8 @@ use parkgate_hal::{CardReader, Credential, ReaderEvent, ReaderHealth};
 
 fn timing() -> Timing {
     Timing {
-        ack: Duration::from_millis(50),
-        answer: Duration::from_millis(200),
+        ack: Duration::from_millis(250),
+        answer: Duration::from_millis(500),
         poll: Duration::from_millis(5),
         absent_polls: 2,
         misses: 2,

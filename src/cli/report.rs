@@ -192,7 +192,13 @@ pub fn status(s: &Status) -> String {
         },
         flag(s.lockdown, ", LOCKDOWN"),
         flag(s.fault, ", FAULT"),
-        if s.reader_online { "ok" } else { "offline" },
+        format!(
+            "{}{}",
+            if s.reader_online { "ok" } else { "offline" },
+            s.reader_firmware
+                .as_ref()
+                .map_or(String::new(), |fw| format!(" ({fw})"))
+        ),
         counts(&s.occupancy),
         counts(&s.entered),
         counts(&s.exited),
