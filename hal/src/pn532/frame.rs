@@ -165,29 +165,24 @@ impl Decoder {
     /// The next frame, a frame dropped as corrupt, or `None` when more bytes
     /// are needed. Call until `None` after each [`push`](Self::push).
     pub fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
-        loop {
-            let start = match self.buf.windows(2).position(|w| w == [0x00, 0xFF]) {
-                Some(at) => at,
-                None => {
-                    // Garbage, but a trailing 00 may be the first half of a start code.
-                    let keep = usize::from(self.buf.last() == Some(&0x00));
-                    self.buf.drain(..self.buf.len() - keep);
-                    return None;
-                }
-            };
-            self.buf.drain(..start);
-            match parse(&self.buf) {
-                Parsed::NeedMore => return None,
-                Parsed::Frame(frame, used) => {
-                    self.buf.drain(..used);
-                    return Some(Ok(frame));
-                }
-                Parsed::Corrupt(e) => {
-                    // Skip this start code only: a good frame may begin
-                    // inside what the bad header claimed.
-                    self.buf.drain(..2);
-                    return Some(Err(e));
-                }
+        let Some(start) = self.buf.windows(2).position(|w| w == [0x00, 0xFF]) else {
+            // Garbage, but a trailing 00 may be the first half of a start code.
+            let keep = usize::from(self.buf.last() == Some(&0x00));
+            self.buf.drain(..self.buf.len() - keep);
+            return None;
+        };
+        self.buf.drain(..start);
+        match parse(&self.buf) {
+            Parsed::NeedMore => None,
+            Parsed::Frame(frame, used) => {
+                self.buf.drain(..used);
+                Some(Ok(frame))
+            }
+            Parsed::Corrupt(e) => {
+                // Skip this start code only: a good frame may begin
+                // inside what the bad header claimed.
+                self.buf.drain(..2);
+                Some(Err(e))
             }
         }
     }
