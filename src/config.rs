@@ -170,11 +170,15 @@ pub enum Backend {
     Pi,
 }
 
-/// Card reader connection (Pi backend).
+/// Which card reader the lane reads cards with: chosen apart from the
+/// backend, so a real PN532 on any serial port can stand next to the
+/// simulated loops and outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ReaderBus {
-    /// PN532 over a serial port (`reader_device`, e.g. `/dev/ttyAMA0`).
+pub enum ReaderKind {
+    /// The sim's reader: cards are tapped over `sim_socket` (sim backend only).
+    Sim,
+    /// PN532 over a serial port (`reader_device`, e.g. `/dev/ttyAMA0`, `/dev/ttyUSB0`).
     Uart,
     /// PN532 over SPI (`reader_device`, e.g. `/dev/spidev0.0`).
     Spi,
@@ -182,19 +186,32 @@ pub enum ReaderBus {
     I2c,
 }
 
+impl ReaderKind {
+    /// The name written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReaderKind::Sim => "sim",
+            ReaderKind::Uart => "uart",
+            ReaderKind::Spi => "spi",
+            ReaderKind::I2c => "i2c",
+        }
+    }
+}
+
 /// The `[hardware]` section: the backend and, for the Pi, its wiring.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Hardware {
-    /// Which backend drives the lane.
+    /// Which backend drives the loops, barrier and lights.
     pub backend: Backend,
     /// The sim backend's control socket.
     pub sim_socket: PathBuf,
     /// Load the demo replica into an empty store at start-up (sim only).
     pub demo_data: bool,
-    /// How the card reader is connected (Pi backend).
-    pub reader: ReaderBus,
-    /// The reader's device file (Pi backend).
+    /// The card reader; unset, it follows the backend (see [`Hardware::reader`]).
+    #[serde(rename = "reader", skip_serializing_if = "Option::is_none")]
+    pub reader_kind: Option<ReaderKind>,
+    /// The reader's device file (PN532 readers).
     pub reader_device: String,
     /// GPIO wiring (Pi backend).
     pub pins: Pins,
@@ -203,13 +220,25 @@ pub struct Hardware {
     pub sim_start: SensorStates,
 }
 
+impl Hardware {
+    /// The card reader in use: as configured, or else the backend's own
+    /// (the sim's reader for the sim, a PN532 on the UART for a Pi), so a
+    /// sim config without `reader` keeps tapping cards over the socket.
+    pub fn reader(&self) -> ReaderKind {
+        self.reader_kind.unwrap_or(match self.backend {
+            Backend::Sim => ReaderKind::Sim,
+            Backend::Pi => ReaderKind::Uart,
+        })
+    }
+}
+
 impl Default for Hardware {
     fn default() -> Self {
         Hardware {
             backend: Backend::Sim,
             sim_socket: PathBuf::from("/run/parkgate/sim.sock"),
             demo_data: false,
-            reader: ReaderBus::Uart,
+            reader_kind: None,
             reader_device: "/dev/ttyAMA0".into(),
             pins: Pins::default(),
             sim_start: SensorStates::default(),

@@ -17,8 +17,10 @@
 //! (`fn run<R: CardReader>(reader: R)`), not `dyn`.
 //!
 //! Backends: [`sim`] (feature `sim`, default) is driven over a Unix socket so a
-//! test or a technician can play a whole arrival from a shell. The Pi (rppal
-//! GPIO) and PN532 backends come later behind features `pi` and `pn532`.
+//! test or a technician can play a whole arrival from a shell. `pn532`
+//! (feature `pn532`) drives a PN532 card reader on a serial port; it can
+//! stand next to the sim's loops and outputs. The Pi (rppal GPIO) backend
+//! comes later behind feature `pi`.
 //! Feature `cli` (implies `sim`) derives `clap::Subcommand` on
 //! `sim::SimRequest`, so a command line drives the sim with the protocol's
 //! own requests.
@@ -35,6 +37,9 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "sim")]
 pub mod sim;
+
+#[cfg(feature = "pn532")]
+pub mod pn532;
 
 /// Everything that can go wrong talking to the hardware or to the sim.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +169,13 @@ pub enum ReaderHealth {
 pub trait CardReader: Send {
     /// Waits for the next event. Cancel-safe: dropping the future loses nothing.
     fn next_event(&mut self) -> impl Future<Output = Result<ReaderEvent, HalError>> + Send;
+
+    /// The reader's firmware as it reported it, e.g. `PN532 v1.6`, once
+    /// known; `None` for a reader that has none to report (the sim) or has
+    /// not answered yet.
+    fn firmware(&self) -> Option<String> {
+        None
+    }
 }
 
 /// One presence input of a lane.

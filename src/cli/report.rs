@@ -178,6 +178,10 @@ pub fn status(s: &Status) -> String {
         }
     };
     let flag = |on: bool, text: &'static str| if on { text } else { "" };
+    let mut reader = if s.reader_online { "ok" } else { "offline" }.to_string();
+    if let Some(fw) = &s.reader_firmware {
+        reader.push_str(&format!(" ({fw})"));
+    }
     format!(
         "gate      {}/{}/{} at {}{}\nlane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ{}\nhq link   {}\nreplica   seq {}{}\n",
         s.site,
@@ -192,7 +196,7 @@ pub fn status(s: &Status) -> String {
         },
         flag(s.lockdown, ", LOCKDOWN"),
         flag(s.fault, ", FAULT"),
-        if s.reader_online { "ok" } else { "offline" },
+        reader,
         counts(&s.occupancy),
         counts(&s.entered),
         counts(&s.exited),

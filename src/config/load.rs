@@ -212,6 +212,7 @@ pub(super) fn schema() -> toml::Table {
     m.username = Some("x".into());
     m.password_file = Some("x".into());
     m.hq_public_key = Some("x".into());
+    cfg.hardware.reader_kind = Some(super::ReaderKind::Uart);
     cfg.hardware.pins.barrier_up = Some(2);
     cfg.hardware.pins.buzzer = Some(3);
     toml::Table::try_from(&cfg).expect("the config types serialize to TOML")

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use parkgate_hal::{Sensor, SensorState};
 
-use super::{Backend, Config, ReaderBus};
+use super::{Backend, Config, ReaderKind};
 use crate::domain::model::{AntiPassback, Role, VehicleClass};
 
 /// A one-screen description of what the gate will do with `cfg`.
@@ -122,6 +122,13 @@ pub fn summary(cfg: &Config) -> String {
         "HQ link: off (runs alone; events wait in the outbox)".into()
     });
     let h = &cfg.hardware;
+    let pn532 = |bus: &str| format!("PN532 reader over {bus} at {}", h.reader_device);
+    let reader = match h.reader() {
+        ReaderKind::Sim => None,
+        ReaderKind::Uart => Some(pn532("UART")),
+        ReaderKind::Spi => Some(pn532("SPI")),
+        ReaderKind::I2c => Some(pn532("I2C")),
+    };
     line(match h.backend {
         Backend::Sim => {
             let mut text = format!(
@@ -139,19 +146,17 @@ pub fn summary(cfg: &Config) -> String {
             if !found.is_empty() {
                 let _ = write!(text, ";\n  starts with {}", found.join(", "));
             }
+            if let Some(reader) = reader {
+                let _ = write!(text, ";\n  cards from a real {reader}");
+            }
             text
         }
         Backend::Pi => {
             let p = &h.pins;
             let opt = |pin: Option<u8>| pin.map_or("none".to_string(), |p| p.to_string());
-            let bus = match h.reader {
-                ReaderBus::Uart => "UART",
-                ReaderBus::Spi => "SPI",
-                ReaderBus::I2c => "I2C",
-            };
             let mut text = format!(
-                "Hardware: Raspberry Pi, PN532 reader over {bus} at {};\n",
-                h.reader_device
+                "Hardware: Raspberry Pi, {};\n",
+                reader.unwrap_or_else(|| "the sim's card reader".into())
             );
             // Writing to a String cannot fail.
             let _ = write!(

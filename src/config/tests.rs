@@ -565,3 +565,44 @@ fn summary_says_what_the_gate_does() {
         assert!(s.contains(fact), "summary lacks {fact:?}:\n{s}");
     }
 }
+
+#[test]
+fn the_reader_follows_the_backend_unless_chosen() {
+    let sim = parse(BASE).unwrap();
+    assert_eq!(sim.hardware.reader(), ReaderKind::Sim);
+    let pi = parse(&format!("{BASE}[hardware]\nbackend = \"pi\"\n")).unwrap();
+    assert_eq!(pi.hardware.reader(), ReaderKind::Uart);
+    // A real PN532 next to the simulated loops.
+    let both = parse(&format!(
+        "{BASE}[hardware]\nbackend = \"sim\"\nreader = \"uart\"\nreader_device = \"/dev/ttyUSB0\"\n"
+    ))
+    .unwrap();
+    assert_eq!(both.hardware.reader(), ReaderKind::Uart);
+    let s = summary(&both);
+    assert!(
+        s.contains("simulated") && s.contains("PN532 reader over UART at /dev/ttyUSB0"),
+        "{s}"
+    );
+}
+
+#[test]
+fn reader_problems_are_reported_at_their_keys() {
+    assert_eq!(
+        one(
+            "[hardware]\nbackend = \"pi\"\nreader = \"sim\"\n",
+            "reader = \"sim\" needs backend = \"sim\""
+        ),
+        (11, 1)
+    );
+    assert_eq!(
+        one(
+            "[hardware]\nreader = \"uart\"\nreader_device = \"\"\n",
+            "needs the reader's device file"
+        ),
+        (11, 1)
+    );
+    let ps = problems("[hardware]\nreader = \"usb\"\n");
+    assert_eq!(ps.len(), 1, "{ps:#?}");
+    assert_eq!((ps[0].0, ps[0].1), (10, 10), "{ps:#?}");
+    assert!(ps[0].2.contains("uart"), "{ps:#?}");
+}

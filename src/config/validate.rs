@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use parkgate_hal::{Sensor, SensorState};
 
 use super::locate::Locator;
-use super::{Config, Diagnostic};
+use super::{Config, Diagnostic, ReaderKind};
 use crate::domain::model::VehicleClass;
 
 /// The Pi header's usable BCM GPIO numbers (0 and 1 are the HAT EEPROM bus).
@@ -24,6 +24,7 @@ pub(super) fn check(cfg: &Config, loc: &Locator) -> Vec<Diagnostic> {
     numbers(cfg, &mut bad);
     pins(cfg, loc, &mut bad);
     sim_start(cfg, &mut bad);
+    reader(cfg, &mut bad);
     hq_key(cfg, &mut bad);
     out
 }
@@ -314,6 +315,41 @@ fn hq_key(cfg: &Config, bad: &mut Report) {
                 "{e}; give HQ's raw 32-byte Ed25519 public key in base64, 44 characters \
                  (see README, \"Signing a command\"), or remove it to refuse all commands"
             ),
+        );
+    }
+}
+
+/// The reader is chosen apart from the backend, but the sim's reader exists
+/// only on the sim, and a PN532 needs a device to open.
+fn reader(cfg: &Config, bad: &mut Report) {
+    let h = &cfg.hardware;
+    let kind = h.reader();
+    if kind == ReaderKind::Sim {
+        if h.backend != super::Backend::Sim {
+            bad(
+                &["hardware", "reader"],
+                "reader = \"sim\" needs backend = \"sim\" (cards are tapped over its socket); \
+                 on a Pi use \"uart\", \"spi\" or \"i2c\""
+                    .into(),
+            );
+        }
+        return;
+    }
+    if h.reader_device.trim().is_empty() {
+        bad(
+            &["hardware", "reader_device"],
+            format!(
+                "reader = \"{}\" needs the reader's device file, e.g. \"/dev/ttyAMA0\" or \"/dev/ttyUSB0\"",
+                kind.name()
+            ),
+        );
+    }
+    if kind == ReaderKind::Uart && !cfg!(feature = "pn532") {
+        bad(
+            &["hardware", "reader"],
+            "this build has no PN532 UART driver (built without feature `pn532`); \
+             rebuild with it or use reader = \"sim\""
+                .into(),
         );
     }
 }

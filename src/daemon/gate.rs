@@ -300,6 +300,7 @@ where
             lockdown: lane.lockdown,
             fault: lane.fault,
             reader_online: lane.reader_online,
+            reader_firmware: hal::CardReader::firmware(&self.hw.reader),
             occupancy,
             entered: counters.entered.clone(),
             exited: counters.exited.clone(),

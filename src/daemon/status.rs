@@ -29,6 +29,10 @@ pub struct Status {
     pub fault: bool,
     /// The card reader answers.
     pub reader_online: bool,
+    /// The reader's firmware as it last reported it, e.g. `PN532 v1.6`
+    /// (None: the sim's reader, or a PN532 that has not answered yet).
+    #[serde(default)]
+    pub reader_firmware: Option<String>,
     /// Vehicles in the lot per class, as this gate knows them.
     pub occupancy: BTreeMap<VehicleClass, u64>,
     /// This gate's own counters (only ever growing; see `lane::Counters`).
@@ -67,6 +71,7 @@ mod tests {
             lockdown: true,
             fault: false,
             reader_online: false,
+            reader_firmware: Some("PN532 v1.6".into()),
             occupancy: [(VehicleClass::Standard, 3)].into(),
             entered: [(VehicleClass::Standard, 5)].into(),
             exited: [(VehicleClass::Standard, 2)].into(),

@@ -53,7 +53,7 @@ async fn serve_with(
                 }
             });
             Hardware {
-                reader: parts.reader,
+                reader: super::reader::open(&cfg.hardware, Some(parts.reader))?,
                 presence: parts.presence,
                 barrier: parts.barrier,
                 feedback: parts.feedback,

@@ -1,0 +1,79 @@
+//! The real binary with the simulated loops and outputs and a PN532 on a
+//! serial port: the emulator on a pseudo-terminal (`backend = "sim"`,
+//! `reader = "uart"`), as a technician tries a reader on a laptop.
+
+mod common;
+
+use common::{Gate, WAIT, cards, kinds, stdout};
+use parkgate_hal::pn532::emulator::Emulator;
+use parkgate_hal::{BarrierCommand, Credential, Light, Sensor, SensorState};
+
+#[tokio::test]
+async fn a_card_on_the_pn532_is_decided_and_an_unplugged_reader_comes_back() {
+    let emu_dir = tempfile::tempdir().unwrap();
+    let mut emulator = Emulator::start(emu_dir.path()).unwrap();
+    let device = emulator.path().display().to_string();
+    assert!(!device.contains(['"', '\\']), "a temp path TOML can't hold");
+    // demo.toml has no reader keys: they go after `demo_data`'s line.
+    let reader = format!("true\nreader = \"uart\"\nreader_device = \"{device}\"");
+    let mut gate = Gate::start(&[("demo_data", &reader)]).await;
+
+    let status = gate
+        .wait_status(WAIT, "read the PN532's firmware", |s| {
+            s.reader_firmware.is_some()
+        })
+        .await;
+    assert_eq!(status.reader_firmware.as_deref(), Some("PN532 v1.6"));
+    let out = gate.cli(&["status"]);
+    assert!(
+        stdout(&out).contains("reader    ok (PN532 v1.6)"),
+        "{out:?}"
+    );
+    let out = gate.cli(&["status", "--json"]);
+    assert!(
+        stdout(&out).contains(r#""reader_firmware":"PN532 v1.6""#),
+        "{out:?}"
+    );
+
+    // Alice drives up and holds her card on the reader.
+    gate.sensor(Sensor::Arming, SensorState::Occupied).await;
+    emulator.put_card(&Credential::from_hex(cards::ALICE).unwrap().uid);
+    gate.expect_barrier(BarrierCommand::Up).await;
+    assert_eq!(
+        gate.expect_signal(Light::Green).await,
+        "Welcome Alice Tran - spot B1-042"
+    );
+    let polls = emulator.polls();
+    tokio::time::timeout(WAIT, emulator.wait_polls(polls + 5))
+        .await
+        .expect("the reader keeps polling");
+    emulator.remove_card();
+    gate.drive_through(1).await;
+    gate.settle().await;
+    let check_ins: Vec<_> = gate
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "check_in")
+        .collect();
+    assert_eq!(check_ins.len(), 1, "{check_ins:#?}");
+    assert_eq!(check_ins[0]["card"], cards::ALICE);
+
+    // The USB adapter is pulled out and put back.
+    emulator.unplug().unwrap();
+    gate.wait_status(WAIT, "noticed the reader gone", |s| !s.reader_online)
+        .await;
+    emulator.plug().unwrap();
+    gate.wait_status(WAIT, "noticed the reader back", |s| s.reader_online)
+        .await;
+    let alerts: Vec<String> = kinds(&gate.events())
+        .into_iter()
+        .filter(|k| k.contains("reader"))
+        .collect();
+    assert_eq!(alerts, ["alert:reader_offline", "alert:reader_online"]);
+    let offline = gate.alerts("reader_offline");
+    let message = offline[0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("ttyPN532"), "{message}");
+
+    let status = gate.terminate().await;
+    assert!(status.success(), "{status:?}");
+}
