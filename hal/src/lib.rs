@@ -17,8 +17,9 @@
 //! (`fn run<R: CardReader>(reader: R)`), not `dyn`.
 //!
 //! Backends: [`sim`] (feature `sim`, default) is driven over a Unix socket so a
-//! test or a technician can play a whole arrival from a shell. The Pi (rppal
-//! GPIO) and PN532 backends come later behind features `pi` and `pn532`.
+//! test or a technician can play a whole arrival from a shell. [`pi`]
+//! (feature `pi`) drives the loops, barrier and lamps on a Raspberry Pi's
+//! GPIO through rppal; the PN532 reader comes later behind feature `pn532`.
 //! Feature `cli` (implies `sim`) derives `clap::Subcommand` on
 //! `sim::SimRequest`, so a command line drives the sim with the protocol's
 //! own requests.
@@ -33,6 +34,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "pi")]
+pub mod pi;
 #[cfg(feature = "sim")]
 pub mod sim;
 
@@ -75,6 +78,10 @@ pub enum HalError {
     /// The sim answered a request with `{"ok":false,"error":...}`.
     #[error("sim refused the request: {0}")]
     Refused(String),
+    /// The Pi's GPIO could not be opened, or a pin taken or driven.
+    #[cfg(feature = "pi")]
+    #[error(transparent)]
+    Gpio(#[from] pi::GpioError),
 }
 
 /// What a reader read from a card: its UID.
