@@ -214,6 +214,7 @@ pub(super) fn schema() -> toml::Table {
     m.hq_public_key = Some("x".into());
     cfg.hardware.pins.barrier_up = Some(2);
     cfg.hardware.pins.buzzer = Some(3);
+    cfg.hardware.pins.barrier_close = Some(4);
     toml::Table::try_from(&cfg).expect("the config types serialize to TOML")
 }
 
