@@ -9,6 +9,7 @@
 //! stray key, while a technician wants all of them listed in one run, so
 //! unknown keys are collected with `serde_ignored` instead (see [`parse`]).
 
+mod gpio;
 mod load;
 mod locate;
 mod summary;
@@ -27,6 +28,7 @@ use crate::domain::tariff::Tariff;
 
 pub use crate::domain::lane::LaneTimings;
 pub use crate::domain::lot::{Access, Capacity};
+pub use gpio::{BarrierMode, GpioConfig};
 pub use load::{ConfigError, Diagnostic, load, parse};
 pub use summary::summary;
 
@@ -215,6 +217,8 @@ pub struct Hardware {
     pub reader_device: String,
     /// GPIO wiring (Pi backend).
     pub pins: Pins,
+    /// `[hardware.gpio]`: polarity, debounce, barrier drive (Pi backend).
+    pub gpio: GpioConfig,
     /// `[hardware.sim_start]`: the sim's inputs when it starts, as a lane
     /// may be found after a restart (sim backend only; default all clear).
     pub sim_start: SensorStates,
@@ -241,6 +245,7 @@ impl Default for Hardware {
             reader_kind: None,
             reader_device: "/dev/ttyAMA0".into(),
             pins: Pins::default(),
+            gpio: GpioConfig::default(),
             sim_start: SensorStates::default(),
         }
     }
@@ -256,8 +261,10 @@ pub struct Pins {
     pub safety_loop: u8,
     /// Optional barrier-up limit switch.
     pub barrier_up: Option<u8>,
-    /// Output: the barrier relay (high = raise).
+    /// Output: the barrier relay (on = raise); in pulse mode the open relay.
     pub barrier: u8,
+    /// Output: the close relay, pulsed to lower (pulse mode only).
+    pub barrier_close: Option<u8>,
     /// Output: green lamp.
     pub green: u8,
     /// Output: red lamp.
@@ -273,6 +280,7 @@ impl Default for Pins {
             safety_loop: 27,
             barrier_up: Some(22),
             barrier: 23,
+            barrier_close: None,
             green: 5,
             red: 6,
             buzzer: Some(13),

@@ -415,3 +415,23 @@ fn demo_plays_a_morning_with_a_tailgater_and_a_fee() {
         "{text}"
     );
 }
+
+#[test]
+fn the_pi_backend_off_a_pi_stops_at_start_saying_why() {
+    if Path::new("/dev/gpiomem").exists() {
+        return; // a Pi: this would drive real pins
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gate.toml");
+    let text = config_text(dir.path(), &[("backend", "\"pi\""), ("demo_data", "false")]);
+    std::fs::write(&config, text).unwrap();
+    let out = cli(&["run", "--config", &config.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stderr.contains("cannot open the Raspberry Pi's GPIO"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!dir.path().join("control.sock").exists());
+}

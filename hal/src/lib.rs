@@ -17,10 +17,10 @@
 //! (`fn run<R: CardReader>(reader: R)`), not `dyn`.
 //!
 //! Backends: [`sim`] (feature `sim`, default) is driven over a Unix socket so a
-//! test or a technician can play a whole arrival from a shell. `pn532`
-//! (feature `pn532`) drives a PN532 card reader on a serial port; it can
-//! stand next to the sim's loops and outputs. The Pi (rppal GPIO) backend
-//! comes later behind feature `pi`.
+//! test or a technician can play a whole arrival from a shell. [`pi`]
+//! (feature `pi`) drives the loops, barrier and lamps on a Raspberry Pi's
+//! GPIO through rppal. `pn532` (feature `pn532`) drives a PN532 card reader
+//! on a serial port; it can stand next to either backend's loops and outputs.
 //! Feature `cli` (implies `sim`) derives `clap::Subcommand` on
 //! `sim::SimRequest`, so a command line drives the sim with the protocol's
 //! own requests.
@@ -35,6 +35,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "pi")]
+pub mod pi;
 #[cfg(feature = "sim")]
 pub mod sim;
 
@@ -80,6 +82,10 @@ pub enum HalError {
     /// The sim answered a request with `{"ok":false,"error":...}`.
     #[error("sim refused the request: {0}")]
     Refused(String),
+    /// The Pi's GPIO could not be opened, or a pin taken or driven.
+    #[cfg(feature = "pi")]
+    #[error(transparent)]
+    Gpio(#[from] pi::GpioError),
 }
 
 /// What a reader read from a card: its UID.

@@ -215,6 +215,7 @@ pub(super) fn schema() -> toml::Table {
     cfg.hardware.reader_kind = Some(super::ReaderKind::Uart);
     cfg.hardware.pins.barrier_up = Some(2);
     cfg.hardware.pins.buzzer = Some(3);
+    cfg.hardware.pins.barrier_close = Some(4);
     toml::Table::try_from(&cfg).expect("the config types serialize to TOML")
 }
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use parkgate_hal::{Sensor, SensorState};
 
-use super::{Backend, Config, ReaderKind};
+use super::{Backend, BarrierMode, Config, ReaderKind};
 use crate::domain::model::{AntiPassback, Role, VehicleClass};
 
 /// A one-screen description of what the gate will do with `cfg`.
@@ -170,6 +170,19 @@ pub fn summary(cfg: &Config) -> String {
                 p.green,
                 p.red,
                 opt(p.buzzer)
+            );
+            let g = &h.gpio;
+            let drive = match p.barrier_close {
+                Some(close) if g.barrier_mode == BarrierMode::Pulse => {
+                    format!("pulses of {} ms (close relay {close})", g.pulse_ms)
+                }
+                _ => "a held level".into(),
+            };
+            let _ = write!(
+                text,
+                ";
+  inputs debounced {} ms, barrier driven by {drive}",
+                g.debounce_ms
             );
             text
         }

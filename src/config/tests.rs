@@ -559,6 +559,7 @@ fn summary_says_what_the_gate_does() {
         "Raspberry Pi",
         "arming loop 17",
         "buzzer none",
+        "inputs debounced 50 ms, barrier driven by a held level",
         "hard",
         "mqtts://localhost:8883",
     ] {

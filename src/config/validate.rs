@@ -1,16 +1,11 @@
 //! Semantic checks of a well-typed config: each problem is reported at the
 //! key it is about, and says what to write instead.
 
-use std::collections::BTreeMap;
-
 use parkgate_hal::{Sensor, SensorState};
 
 use super::locate::Locator;
 use super::{Config, Diagnostic, ReaderKind};
 use crate::domain::model::VehicleClass;
-
-/// The Pi header's usable BCM GPIO numbers (0 and 1 are the HAT EEPROM bus).
-const PINS: std::ops::RangeInclusive<u8> = 2..=27;
 
 /// Every semantic problem of `cfg`, located through `loc`.
 /// The longest reservation grace window, in minutes (see `store::facts`).
@@ -22,14 +17,14 @@ pub(super) fn check(cfg: &Config, loc: &Locator) -> Vec<Diagnostic> {
     gate(cfg, &mut bad);
     capacity(cfg, &mut bad);
     numbers(cfg, &mut bad);
-    pins(cfg, loc, &mut bad);
+    super::gpio::check(cfg, loc, &mut bad);
     sim_start(cfg, &mut bad);
     reader(cfg, &mut bad);
     hq_key(cfg, &mut bad);
     out
 }
 
-type Report<'a> = dyn FnMut(&[&str], String) + 'a;
+pub(super) type Report<'a> = dyn FnMut(&[&str], String) + 'a;
 
 fn gate(cfg: &Config, bad: &mut Report) {
     let g = &cfg.gate;
@@ -264,42 +259,6 @@ fn numbers(cfg: &Config, bad: &mut Report) {
             &["mqtt", "keep_alive_s"],
             "keep_alive_s must be more than 0 (e.g. 30)".into(),
         );
-    }
-}
-
-fn pins(cfg: &Config, loc: &Locator, bad: &mut Report) {
-    let p = &cfg.hardware.pins;
-    let all = [
-        ("arming_loop", Some(p.arming_loop)),
-        ("safety_loop", Some(p.safety_loop)),
-        ("barrier_up", p.barrier_up),
-        ("barrier", Some(p.barrier)),
-        ("green", Some(p.green)),
-        ("red", Some(p.red)),
-        ("buzzer", p.buzzer),
-    ];
-    let mut seen: BTreeMap<u8, &str> = BTreeMap::new();
-    for (key, pin) in all {
-        let Some(pin) = pin else { continue };
-        if !PINS.contains(&pin) {
-            bad(
-                &["hardware", "pins", key],
-                format!("pin {pin} is not on the Pi header (valid: 2-27) for `{key}`"),
-            );
-            continue;
-        }
-        if let Some(first) = seen.insert(pin, key) {
-            // Blame the one the technician wrote (the later one if both).
-            let at = |k: &str| loc.find(&["hardware", "pins", k]);
-            let blamed = if at(key) >= at(first) { key } else { first };
-            let other = if blamed == key { first } else { key };
-            bad(
-                &["hardware", "pins", blamed],
-                format!(
-                    "pin {pin} is used by both `{other}` and `{blamed}`; give each its own pin"
-                ),
-            );
-        }
     }
 }
 

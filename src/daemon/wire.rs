@@ -5,6 +5,7 @@
 
 use std::future::Future;
 
+use parkgate_hal::{Barrier, CardReader, Feedback, Presence};
 use tokio::sync::{mpsc, oneshot};
 
 use super::clock::Clock;
@@ -43,7 +44,7 @@ async fn serve_with(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let mut tasks = tokio::task::JoinSet::new();
-    let hw = match cfg.hardware.backend {
+    match cfg.hardware.backend {
         Backend::Sim => {
             let parts = parkgate_hal::sim::bind(&cfg.hardware.sim_socket, cfg.hardware.sim_start)?;
             tracing::info!(socket = %cfg.hardware.sim_socket.display(), "simulated hardware");
@@ -52,19 +53,62 @@ async fn serve_with(
                     tracing::error!(error = %e, "the sim socket stopped");
                 }
             });
-            Hardware {
+            let hw = Hardware {
                 reader: super::reader::open(&cfg.hardware, Some(parts.reader))?,
                 presence: parts.presence,
                 barrier: parts.barrier,
                 feedback: parts.feedback,
-            }
+            };
+            serve_on(cfg, store, hw, options, shutdown, tasks).await
         }
         Backend::Pi => {
-            return Err(DaemonError::Config(
-                "the pi backend is not built yet; use backend = \"sim\"".into(),
-            ));
+            let hw = pi_hardware(&cfg)?;
+            serve_on(cfg, store, hw, options, shutdown, tasks).await
         }
-    };
+    }
+}
+
+/// The Pi's loops, barrier and lamps on GPIO (read and latched before
+/// anything else starts), and its card reader. Off a Pi this fails here,
+/// at start, saying why.
+fn pi_hardware(
+    cfg: &Config,
+) -> Result<
+    // `use<>`: the parts own their pins and borrow nothing from `cfg`.
+    Hardware<
+        impl CardReader + use<>,
+        impl Presence + use<>,
+        impl Barrier + use<>,
+        impl Feedback + use<>,
+    >,
+    DaemonError,
+> {
+    let gpio = parkgate_hal::pi::open(&cfg.hardware.wiring())?;
+    tracing::info!(wiring = ?cfg.hardware.wiring(), "Raspberry Pi GPIO");
+    Ok(Hardware {
+        reader: super::reader::open(&cfg.hardware, None)?,
+        presence: gpio.presence,
+        barrier: gpio.barrier,
+        feedback: gpio.feedback,
+    })
+}
+
+/// Runs the gate on `hw`, with the control socket and the HQ link, until
+/// `shutdown`; then stops them and the `tasks` the backend started.
+async fn serve_on<R, P, B, F>(
+    cfg: Config,
+    store: Store,
+    hw: Hardware<R, P, B, F>,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+    mut tasks: tokio::task::JoinSet<()>,
+) -> Result<(), DaemonError>
+where
+    R: CardReader,
+    P: Presence,
+    B: Barrier,
+    F: Feedback,
+{
     let (tx, rx) = mpsc::channel(CONTROL_QUEUE);
     let listener = control::bind(&cfg.control.socket)?;
     tasks.spawn(control::serve(listener, tx));
@@ -76,7 +120,10 @@ async fn serve_with(
             let _ = link_stopped.await;
         }))
     });
-    let sockets = [cfg.control.socket.clone(), cfg.hardware.sim_socket.clone()];
+    let mut sockets = vec![cfg.control.socket.clone()];
+    if cfg.hardware.backend == Backend::Sim {
+        sockets.push(cfg.hardware.sim_socket.clone());
+    }
     let result = run(cfg, store, hw, options, rx, side, shutdown).await;
     // The link says `offline` and disconnects (bounded), then lets go of
     // the store.
