@@ -32,6 +32,7 @@ mod command;
 mod driver;
 pub mod frame;
 mod port;
+mod tty;
 
 #[cfg(feature = "pn532-emulator")]
 pub mod emulator;

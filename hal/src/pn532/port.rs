@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
-use tokio_serial::{SerialPortBuilderExt, SerialStream};
+use tokio_serial::SerialStream;
 
 use super::Timing;
 use super::command::AnswerError;
@@ -54,7 +54,7 @@ impl Port {
     /// `/dev/serial0`) at `baud`, 8N1, exclusively: two daemons on one
     /// reader would steal each other's answers.
     pub fn open(path: &Path, baud: u32, timing: Timing) -> std::io::Result<Port> {
-        let stream = tokio_serial::new(path.to_string_lossy(), baud).open_native_async()?;
+        let stream = super::tty::open(path, baud)?;
         Ok(Port {
             stream,
             decoder: Decoder::new(),
