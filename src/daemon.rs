@@ -65,8 +65,9 @@ pub use wire::{Spawned, serve, spawn};
 
 /// How often delivered events past retention and expired command ids are pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
-/// How often the wall clock is compared with the monotonic one when nothing
-/// else reads them.
+/// How often the kernel is asked whether the wall clock is synchronised,
+/// and the wall clock compared with the monotonic one when nothing else
+/// reads them.
 const CLOCK_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// How often the replica's age is checked against `[mqtt] replica_stale_h`.
 const REPLICA_CHECK_EVERY: Duration = Duration::from_secs(60);
@@ -111,6 +112,9 @@ pub enum Request {
         chrono::TimeDelta,
         oneshot::Sender<Result<Timestamp, String>>,
     ),
+    /// Set whether a manual clock says the kernel calls it synchronised
+    /// (tests of a Pi without NTP); refused on the system clock.
+    KernelSynced(bool, oneshot::Sender<Result<bool, String>>),
 }
 
 /// Why the daemon stopped.
@@ -187,6 +191,8 @@ where
         replica_stale: None,
     };
     tracing::info!(gate = %gate.cfg.gate.gate, role = ?gate.cfg.gate.role, lockdown, "gate running");
+    // The kernel is asked before the first event is stamped.
+    gate.check_clock().await?;
     gate.feed(Input::Tick).await?;
     // The lane has read the sensors it starts from: from here on every
     // change is an event it sees. Tell systemd (and the black-box tests).

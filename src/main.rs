@@ -125,6 +125,15 @@ enum SimCommand {
         #[arg(allow_hyphen_values = true)]
         ms: i64,
     },
+    /// Say whether the kernel calls a manual-clock daemon's wall clock
+    /// synchronised (the system clock asks the real kernel).
+    KernelClock { state: KernelClockState },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KernelClockState {
+    Synced,
+    Unsynced,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -406,6 +415,12 @@ fn sim(config: &Path, command: SimCommand) -> Result<ExitCode> {
         }
         SimCommand::StepWall { ms } => {
             let request = control::ControlRequest::StepWall { ms };
+            let reply = runtime()?.block_on(control::request(&cfg.control.socket, &request))?;
+            return Ok(printed(&reply));
+        }
+        SimCommand::KernelClock { state } => {
+            let synced = state == KernelClockState::Synced;
+            let request = control::ControlRequest::KernelClock { synced };
             let reply = runtime()?.block_on(control::request(&cfg.control.socket, &request))?;
             return Ok(printed(&reply));
         }

@@ -106,14 +106,23 @@ where
         let now = self.clock.now();
         if let Some(step) = self.watch.observe(now) {
             tracing::warn!(by_ms = step.by_ms, "the wall clock stepped");
-            self.step(Input::ClockStepped(step.message()), now).await?;
+            self.step(Input::ClockUnsynced(step.message()), now).await?;
         }
         Ok(now)
     }
 
-    /// Notices a wall-clock step even when nothing else happens.
+    /// Asks the kernel whether the wall clock is synchronised (at start and
+    /// every [`super::CLOCK_CHECK_EVERY`], on the monotonic clock), and
+    /// notices a wall-clock step even when nothing else happens. The watch
+    /// decides whether a loss of sync is news (one alert a spell).
     pub async fn check_clock(&mut self) -> Result<(), DaemonError> {
-        self.now().await.map(|_| ())
+        let said = self.clock.kernel_sync();
+        let now = self.now().await?;
+        if let Some(message) = self.watch.kernel(said) {
+            tracing::warn!(%message, "the kernel says the clock is not synchronised");
+            self.step(Input::ClockUnsynced(message), now).await?;
+        }
+        Ok(())
     }
 
     /// Feeds one input to the lane at the current time.
@@ -295,6 +304,8 @@ where
             gate: self.cfg.gate.gate.clone(),
             at: now.wall,
             clock: self.watch.clock(now.mono),
+            clock_synced: self.watch.kernel_synced(),
+            clock_doubt: self.watch.doubt_why(now.mono),
             lane: lane.phase,
             barrier: lane.barrier,
             lockdown: lane.lockdown,
@@ -370,6 +381,18 @@ where
                 // Noticed now, as the next reading anywhere would.
                 self.check_clock().await?;
                 let _ = reply.send(moved);
+            }
+            Request::KernelSynced(synced, reply) => {
+                let told = match self.clock.as_manual() {
+                    Some(m) => {
+                        m.set_kernel_synced(synced);
+                        Ok(synced)
+                    }
+                    None => Err(manual_only.to_string()),
+                };
+                // Taken in now, as the next periodic check would.
+                self.check_clock().await?;
+                let _ = reply.send(told);
             }
         }
         Ok(())

@@ -294,6 +294,16 @@ impl Gate {
             .await
     }
 
+    /// Sets whether the daemon's manual clock says the kernel calls it
+    /// synchronised; the daemon takes it in before it replies.
+    pub async fn kernel_clock(&self, synced: bool) {
+        let socket = self.control_socket();
+        let told = self
+            .control("kernel_clock", control::kernel_clock(&socket, synced))
+            .await;
+        assert_eq!(told, synced);
+    }
+
     /// A technician sets or lifts the lockdown; returns the state after.
     pub async fn lockdown(&self, on: bool) -> bool {
         let socket = self.control_socket();
