@@ -42,6 +42,7 @@ mod hal_map;
 pub mod notify;
 mod reader;
 pub mod status;
+pub mod watchdog;
 mod wire;
 
 use std::collections::VecDeque;
@@ -61,7 +62,7 @@ use crate::domain::model::Timestamp;
 use crate::domain::time::ClockWatch;
 use crate::store::{Store, StoreError};
 
-pub use wire::{Spawned, serve, spawn};
+pub use wire::{Spawned, serve, spawn, spawn_with};
 
 /// How often delivered events past retention and expired command ids are pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
@@ -83,6 +84,8 @@ pub struct Options {
     /// Told once the gate is ready (sockets bound, starting sensors read),
     /// when `READY=1` goes to systemd.
     pub ready: Option<oneshot::Sender<()>>,
+    /// Where `READY=1` and the watchdog's `WATCHDOG=1` go.
+    pub systemd: notify::Systemd,
 }
 
 /// A lane's four pieces of hardware.
@@ -159,6 +162,7 @@ where
         clock,
         print,
         ready,
+        systemd,
     } = options;
     let now = clock.now();
     let ((entered, exited), lockdown) = store
@@ -189,14 +193,20 @@ where
         last_seq: 0,
         started: now.wall,
         replica_stale: None,
+        watchdog: systemd.watchdog().map(watchdog::Watchdog::new),
+        systemd,
+        origin: tokio::time::Instant::now(),
     };
     tracing::info!(gate = %gate.cfg.gate.gate, role = ?gate.cfg.gate.role, lockdown, "gate running");
     // The kernel is asked before the first event is stamped.
     gate.check_clock().await?;
     gate.feed(Input::Tick).await?;
-    // The lane has read the sensors it starts from: from here on every
-    // change is an event it sees. Tell systemd (and the black-box tests).
-    notify::notify("READY=1");
+    // Ready: the store is open and has answered (the counters above), the
+    // loops and outputs were read and the lane has acted on them, so from
+    // here on every change is an event it sees. The card reader is not
+    // waited for: a gate with a dead reader must still guard its barrier,
+    // and says `reader_offline` instead. Tell systemd (and the black-box tests).
+    gate.systemd.notify("READY=1");
     if let Some(ready) = ready {
         let _ = ready.send(());
     }
@@ -205,6 +215,12 @@ where
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
     let mut clock_check = tokio::time::interval(CLOCK_CHECK_EVERY);
     let mut replica_check = tokio::time::interval(REPLICA_CHECK_EVERY);
+    // On tokio's clock, not the gate's: the watchdog is about real time even
+    // when the gate runs on a manual clock.
+    let mut probe = gate
+        .systemd
+        .watchdog()
+        .map(|w| tokio::time::interval(watchdog::Watchdog::probe_every(w)));
     loop {
         let wake = gate.wake;
         let clock = gate.clock.clone();
@@ -254,6 +270,7 @@ where
                 gate.feed(input).await?;
             }
             _ = clock_check.tick() => gate.check_clock().await?,
+            _ = tick(&mut probe) => gate.probe_store()?,
             _ = replica_check.tick() => gate.check_replica()?,
             _ = housekeeping.tick() => gate.housekeeping()?,
         }
@@ -264,6 +281,16 @@ where
     // (nothing is lost); their answers are not acted on any more.
     tracing::info!(in_flight = gate.in_flight.len(), "gate stopped");
     Ok(())
+}
+
+/// The next tick of `interval`; never without one.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// The output of `fut` if it is ready right now. Unconstrained: tokio's

@@ -337,6 +337,7 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
         clock,
         print: true,
         ready: None,
+        systemd: daemon::notify::Systemd::from_env(),
     };
     runtime()?.block_on(daemon::serve(cfg, db, options, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
