@@ -381,6 +381,23 @@ impl Gate {
         }
     }
 
+    /// Everything the gate did to the barrier and the lights that the
+    /// watcher has not read yet, up to the sim closing the watch (the
+    /// daemon exited): call after [`Gate::terminate`].
+    pub async fn outputs_until_closed(&mut self) -> Vec<SimOutput> {
+        let mut outputs = Vec::new();
+        loop {
+            let line = tokio::time::timeout(WAIT, self.watch.next())
+                .await
+                .unwrap_or_else(|_| panic!("the watch stayed open 20 s:\n{}", self.log()));
+            match line {
+                Ok(Some(WatchLine::Out(out))) => outputs.push(out),
+                Ok(Some(WatchLine::In(_))) => continue,
+                Ok(None) | Err(_) => return outputs,
+            }
+        }
+    }
+
     /// Asserts the next output is a barrier command `cmd`.
     pub async fn expect_barrier(&mut self, cmd: BarrierCommand) {
         let out = self.next_out().await;
