@@ -42,6 +42,7 @@ mod hal_map;
 pub mod notify;
 mod reader;
 pub mod status;
+pub mod watchdog;
 mod wire;
 
 use std::collections::VecDeque;
@@ -61,12 +62,13 @@ use crate::domain::model::Timestamp;
 use crate::domain::time::ClockWatch;
 use crate::store::{Store, StoreError};
 
-pub use wire::{Spawned, serve, spawn};
+pub use wire::{Spawned, serve, spawn, spawn_with};
 
 /// How often delivered events past retention and expired command ids are pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
-/// How often the wall clock is compared with the monotonic one when nothing
-/// else reads them.
+/// How often the kernel is asked whether the wall clock is synchronised,
+/// and the wall clock compared with the monotonic one when nothing else
+/// reads them.
 const CLOCK_CHECK_EVERY: Duration = Duration::from_secs(5);
 /// How often the replica's age is checked against `[mqtt] replica_stale_h`.
 const REPLICA_CHECK_EVERY: Duration = Duration::from_secs(60);
@@ -82,6 +84,8 @@ pub struct Options {
     /// Told once the gate is ready (sockets bound, starting sensors read),
     /// when `READY=1` goes to systemd.
     pub ready: Option<oneshot::Sender<()>>,
+    /// Where `READY=1` and the watchdog's `WATCHDOG=1` go.
+    pub systemd: notify::Systemd,
 }
 
 /// A lane's four pieces of hardware.
@@ -111,6 +115,9 @@ pub enum Request {
         chrono::TimeDelta,
         oneshot::Sender<Result<Timestamp, String>>,
     ),
+    /// Set whether a manual clock says the kernel calls it synchronised
+    /// (tests of a Pi without NTP); refused on the system clock.
+    KernelSynced(bool, oneshot::Sender<Result<bool, String>>),
 }
 
 /// Why the daemon stopped.
@@ -155,6 +162,7 @@ where
         clock,
         print,
         ready,
+        systemd,
     } = options;
     let now = clock.now();
     let ((entered, exited), lockdown) = store
@@ -185,12 +193,20 @@ where
         last_seq: 0,
         started: now.wall,
         replica_stale: None,
+        watchdog: systemd.watchdog().map(watchdog::Watchdog::new),
+        systemd,
+        origin: tokio::time::Instant::now(),
     };
     tracing::info!(gate = %gate.cfg.gate.gate, role = ?gate.cfg.gate.role, lockdown, "gate running");
+    // The kernel is asked before the first event is stamped.
+    gate.check_clock().await?;
     gate.feed(Input::Tick).await?;
-    // The lane has read the sensors it starts from: from here on every
-    // change is an event it sees. Tell systemd (and the black-box tests).
-    notify::notify("READY=1");
+    // Ready: the store is open and has answered (the counters above), the
+    // loops and outputs were read and the lane has acted on them, so from
+    // here on every change is an event it sees. The card reader is not
+    // waited for: a gate with a dead reader must still guard its barrier,
+    // and says `reader_offline` instead. Tell systemd (and the black-box tests).
+    gate.systemd.notify("READY=1");
     if let Some(ready) = ready {
         let _ = ready.send(());
     }
@@ -199,6 +215,12 @@ where
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
     let mut clock_check = tokio::time::interval(CLOCK_CHECK_EVERY);
     let mut replica_check = tokio::time::interval(REPLICA_CHECK_EVERY);
+    // On tokio's clock, not the gate's: the watchdog is about real time even
+    // when the gate runs on a manual clock.
+    let mut probe = gate
+        .systemd
+        .watchdog()
+        .map(|w| tokio::time::interval(watchdog::Watchdog::probe_every(w)));
     loop {
         let wake = gate.wake;
         let clock = gate.clock.clone();
@@ -248,6 +270,7 @@ where
                 gate.feed(input).await?;
             }
             _ = clock_check.tick() => gate.check_clock().await?,
+            _ = tick(&mut probe) => gate.probe_store()?,
             _ = replica_check.tick() => gate.check_replica()?,
             _ = housekeeping.tick() => gate.housekeeping()?,
         }
@@ -258,6 +281,16 @@ where
     // (nothing is lost); their answers are not acted on any more.
     tracing::info!(in_flight = gate.in_flight.len(), "gate stopped");
     Ok(())
+}
+
+/// The next tick of `interval`; never without one.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// The output of `fut` if it is ready right now. Unconstrained: tokio's

@@ -125,6 +125,15 @@ enum SimCommand {
         #[arg(allow_hyphen_values = true)]
         ms: i64,
     },
+    /// Say whether the kernel calls a manual-clock daemon's wall clock
+    /// synchronised (the system clock asks the real kernel).
+    KernelClock { state: KernelClockState },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KernelClockState {
+    Synced,
+    Unsynced,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -328,6 +337,7 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
         clock,
         print: true,
         ready: None,
+        systemd: daemon::notify::Systemd::from_env(),
     };
     runtime()?.block_on(daemon::serve(cfg, db, options, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
@@ -406,6 +416,12 @@ fn sim(config: &Path, command: SimCommand) -> Result<ExitCode> {
         }
         SimCommand::StepWall { ms } => {
             let request = control::ControlRequest::StepWall { ms };
+            let reply = runtime()?.block_on(control::request(&cfg.control.socket, &request))?;
+            return Ok(printed(&reply));
+        }
+        SimCommand::KernelClock { state } => {
+            let synced = state == KernelClockState::Synced;
+            let request = control::ControlRequest::KernelClock { synced };
             let reply = runtime()?.block_on(control::request(&cfg.control.socket, &request))?;
             return Ok(printed(&reply));
         }

@@ -230,6 +230,7 @@ async fn status_availability_and_sim_on_a_running_gate() {
     let text = stdout(&out);
     let expected = [
         "gate      b1/main/entry-1 at 2026-11-23T07:58:00+07:00",
+        "clock     kernel synchronised",
         "lane      open (barrier up)",
         "reader    ok",
         "inside    compact 1",

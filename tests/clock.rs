@@ -90,3 +90,55 @@ async fn a_stay_across_a_step_back_never_has_a_negative_duration() {
     assert_eq!(check_out["overstay_s"], 0);
     assert_eq!(check_out["clock"], "unsynced");
 }
+
+#[tokio::test]
+async fn while_the_kernel_says_unsynchronised_events_say_so_and_one_alert_is_raised() {
+    let mut gate = Gate::start(&[]).await;
+    let status = gate.settle().await;
+    assert_eq!(
+        (&status["clock"], &status["clock_synced"]),
+        (&json!("synced"), &json!(true))
+    );
+
+    // NTP has not synchronised the Pi's clock (yet): asked again and again.
+    gate.kernel_clock(false).await;
+    gate.kernel_clock(false).await;
+    gate.advance(60_000).await;
+    let status = gate.settle().await;
+    assert_eq!(status["clock"], "unsynced");
+    assert_eq!(status["clock_synced"], false);
+    let why = status["clock_doubt"].as_str().unwrap();
+    assert!(why.starts_with("the kernel says not synchronised"), "{why}");
+    let text = common::stdout(&gate.cli(&["status"]));
+    assert!(
+        text.contains("\nclock     kernel NOT synchronised; events stamped unsynced: the kernel"),
+        "{text}"
+    );
+    gate.badge_admitted(cards::BOB).await;
+    gate.drive_through(1).await;
+
+    // Synchronised, with no step: believed at once.
+    gate.kernel_clock(true).await;
+    assert_eq!(gate.settle().await["clock_doubt"], json!(null));
+    gate.badge_admitted(cards::ALICE).await;
+    gate.drive_through(1).await;
+
+    // Sync lost again: a second alert.
+    gate.kernel_clock(false).await;
+    gate.kernel_clock(false).await;
+
+    let events = gate.events();
+    assert_eq!(
+        kinds(&events),
+        [
+            "alert:clock_unsynced",
+            "check_in",
+            "check_in",
+            "alert:clock_unsynced"
+        ]
+    );
+    let message = events[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("The kernel says the wall clock is not synchronised"));
+    let clocks: Vec<_> = events.iter().map(|e| e["clock"].clone()).collect();
+    assert_eq!(clocks, ["unsynced", "unsynced", "synced", "unsynced"]);
+}

@@ -165,3 +165,52 @@ async fn a_technicians_lockdown_is_recorded_refuses_entries_and_survives_a_resta
     assert_eq!(events[2]["reason"], "lockdown");
     assert_eq!(gate.settle().await["lockdown"], false);
 }
+
+#[tokio::test]
+async fn sigterm_with_a_car_under_the_open_arm_leaves_the_arm_up() {
+    let mut gate = Gate::start(&[]).await;
+    gate.badge_admitted(cards::ALICE).await;
+    gate.sensor(
+        parkgate_hal::Sensor::Arming,
+        parkgate_hal::SensorState::Clear,
+    )
+    .await;
+    gate.sensor(
+        parkgate_hal::Sensor::Safety,
+        parkgate_hal::SensorState::Occupied,
+    )
+    .await;
+    // Long past the close delay and the pass timeout: still over the car.
+    gate.advance(60_000).await;
+    assert_eq!(gate.settle().await["barrier"], "up");
+
+    assert_eq!(gate.terminate().await.code(), Some(0), "{}", gate.log());
+    let after = gate.outputs_until_closed().await;
+    assert!(
+        !after.iter().any(|o| matches!(
+            o,
+            parkgate_hal::sim::SimOutput::Barrier {
+                cmd: parkgate_hal::BarrierCommand::Down
+            }
+        )),
+        "the barrier was commanded down on the car: {after:?}"
+    );
+
+    // The next start finds the arm up over the car (the sim starts as the
+    // config says; a Pi reads its pins) and keeps it there.
+    let mut text = std::fs::read_to_string(&gate.config).unwrap();
+    for key in ["safety", "barrier_up"] {
+        text = text.replace(
+            &format!("{key} = \"clear\""),
+            &format!("{key} = \"occupied\""),
+        );
+    }
+    std::fs::write(&gate.config, text).unwrap();
+    let mut gate = gate.restart(common::START).await;
+    gate.advance(60_000).await;
+    assert_eq!(gate.settle().await["barrier"], "up");
+    assert_eq!(
+        gate.sim_state().await.barrier,
+        parkgate_hal::BarrierCommand::Up
+    );
+}

@@ -183,12 +183,13 @@ pub fn status(s: &Status) -> String {
         reader.push_str(&format!(" ({fw})"));
     }
     format!(
-        "gate      {}/{}/{} at {}{}\nlane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ{}\nhq link   {}\nreplica   seq {}{}\n",
+        "gate      {}/{}/{} at {}{}\n{}lane      {} (barrier {}){}{}\nreader    {}\ninside    {}\nentered   {}\nexited    {}\noutbox    {} event(s) waiting for HQ{}\nhq link   {}\nreplica   seq {}{}\n",
         s.site,
         s.lot,
         s.gate,
         s.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         flag(s.clock == Clock::Unsynced, " (clock unsynced)"),
+        clock(s),
         s.lane.as_str(),
         match s.barrier {
             BarrierCommand::Up => "up",
@@ -212,6 +213,21 @@ pub fn status(s: &Status) -> String {
             None => String::new(),
         },
     )
+}
+
+/// The `clock` line: whether the kernel says the wall clock is synchronised
+/// and why events are stamped unsynced; none from a daemon that does not say.
+fn clock(s: &Status) -> String {
+    let kernel = match s.clock_synced {
+        Some(true) => "kernel synchronised",
+        Some(false) => "kernel NOT synchronised",
+        None if s.clock_doubt.is_none() => return String::new(),
+        None => "kernel not asked",
+    };
+    match &s.clock_doubt {
+        None => format!("clock     {kernel}\n"),
+        Some(why) => format!("clock     {kernel}; events stamped unsynced: {why}\n"),
+    }
 }
 
 /// The HQ link in one line: off, connected since when, or why not.

@@ -12,8 +12,16 @@
 //! use [`Clock::manual`], whose [`ManualClock`] moves only when told, so a
 //! 30-second pass timeout is tested by advancing 30 s, not by waiting, and
 //! an NTP step by [`ManualClock::step_wall`].
+//!
+//! A clock also says whether the kernel calls its wall clock synchronised
+//! ([`Clock::kernel_sync`]): the system clock asks the kernel (`kernel.rs`);
+//! a manual clock is not the kernel's, so it says what it was told
+//! ([`ManualClock::set_kernel_synced`], synchronised unless told otherwise).
+
+mod kernel;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -22,7 +30,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::domain::model::Timestamp;
-use crate::domain::time::{Mono, Now};
+use crate::domain::time::{KernelSync, Mono, Now};
 
 /// A source of [`Now`] and of wake-ups on the monotonic clock. Cheap to clone;
 /// clones share one origin (or one manual clock).
@@ -85,6 +93,16 @@ impl Clock {
         }
     }
 
+    /// Whether the kernel says the wall clock is synchronised: asked of the
+    /// kernel on the system clock (a system call, cheap), or what a manual
+    /// clock was told.
+    pub fn kernel_sync(&self) -> KernelSync {
+        match &self.0 {
+            Source::System { .. } => kernel::read(),
+            Source::Manual(manual) => manual.kernel_sync(),
+        }
+    }
+
     /// Resolves once mono reads `at` or later, whatever the wall clock does.
     pub async fn sleep_until(&self, at: Mono) {
         match &self.0 {
@@ -109,6 +127,8 @@ pub struct ManualClock {
     tz: Tz,
     /// The one reading; receivers are sleepers waiting on its mono.
     reading: watch::Sender<Reading>,
+    /// What it says the kernel says of its wall clock.
+    kernel_synced: AtomicBool,
 }
 
 /// A manual clock's state: the wall clock is kept in UTC and put in the
@@ -129,6 +149,7 @@ impl ManualClock {
         ManualClock {
             tz,
             reading: watch::channel(reading).0,
+            kernel_synced: AtomicBool::new(true),
         }
     }
 
@@ -164,6 +185,20 @@ impl ManualClock {
             // Not a change sleepers wait for: they watch mono only.
             false
         })
+    }
+
+    /// Sets what this clock says the kernel says of its wall clock (tests
+    /// of a Pi whose NTP has not synchronised yet, or lost sync).
+    pub fn set_kernel_synced(&self, synced: bool) {
+        self.kernel_synced.store(synced, Ordering::SeqCst);
+    }
+
+    /// What [`set_kernel_synced`](Self::set_kernel_synced) said last.
+    pub fn kernel_sync(&self) -> KernelSync {
+        match self.kernel_synced.load(Ordering::SeqCst) {
+            true => KernelSync::Synced,
+            false => KernelSync::Unsynced("the manual clock was told so".into()),
+        }
     }
 
     /// Applies `change` to the reading, waking the sleepers if it returns

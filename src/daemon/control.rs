@@ -9,12 +9,15 @@
 //! {"cmd":"lockdown","on":true}     -> {"ok":true,"lockdown":true}
 //! {"cmd":"advance","ms":30000}     -> {"ok":true,"now":"2026-11-23T08:00:30+07:00"}   (manual clock only)
 //! {"cmd":"step_wall","ms":-3600000}-> {"ok":true,"now":"2026-11-23T07:00:30+07:00"}   (manual clock only)
+//! {"cmd":"kernel_clock","synced":false} -> {"ok":true,"synced":false}                 (manual clock only)
 //! ```
 //!
 //! A `status` reply is sent once everything the daemon was doing when it
 //! was asked has been handled and committed, so a reply also means "settled".
 //! `advance` moves both of a manual clock's readings; `step_wall` moves only
-//! its wall clock, as NTP stepping a Pi's clock would.
+//! its wall clock, as NTP stepping a Pi's clock would. `kernel_clock` sets
+//! what a manual clock says the kernel says of it (the system clock asks
+//! the real kernel), as on a Pi whose NTP has not synchronised yet.
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +45,8 @@ pub enum ControlRequest {
     /// Step a manual clock's wall clock by `ms` (either way), leaving its
     /// monotonic clock alone.
     StepWall { ms: i64 },
+    /// Set whether a manual clock says the kernel calls it synchronised.
+    KernelClock { synced: bool },
 }
 
 /// Why the control socket failed.
@@ -147,6 +152,11 @@ async fn answer(line: &str, daemon: &mpsc::Sender<Request>) -> Value {
             Err(e) => Err(e),
         }
         .map(|now| json!({"ok": true, "now": now})),
+        ControlRequest::KernelClock { synced } => {
+            ask(daemon, |tx| Request::KernelSynced(synced, tx))
+                .await
+                .map(|synced| json!({"ok": true, "synced": synced}))
+        }
     };
     reply.unwrap_or_else(|e| json!({"ok": false, "error": e}))
 }
@@ -209,6 +219,11 @@ pub async fn advance(path: &Path, ms: i64) -> Result<Timestamp, ControlError> {
 /// Steps a manual clock's wall clock; returns its new reading.
 pub async fn step_wall(path: &Path, ms: i64) -> Result<Timestamp, ControlError> {
     typed(path, &ControlRequest::StepWall { ms }, "now").await
+}
+
+/// Sets whether a manual clock says the kernel calls it synchronised.
+pub async fn kernel_clock(path: &Path, synced: bool) -> Result<bool, ControlError> {
+    typed(path, &ControlRequest::KernelClock { synced }, "synced").await
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ use parkgate_hal as hal;
 use tokio::sync::oneshot;
 
 use super::clock::Clock;
+use super::notify::Systemd;
 use super::status::Status;
+use super::watchdog::{Tick, Watchdog};
 use super::{DaemonError, Hardware, Request};
 use crate::cli::report;
 use crate::config::Config;
@@ -45,6 +47,8 @@ pub(super) enum Answer {
     Status(Result<StoreStatus, String>),
     /// When HQ's replica feed was last heard, and the replica's seq.
     ReplicaHeard(Result<(Option<chrono::DateTime<chrono::Utc>>, u64), String>),
+    /// The watchdog's probe sent at this reading (of [`Gate::origin`]) came back.
+    Alive(Mono),
 }
 
 /// The store's part of a [`Status`].
@@ -91,6 +95,13 @@ pub(super) struct Gate<R, P, B, F> {
     /// The quiet spell a `replica_stale` alert was raised for: when the feed
     /// was last heard before it (None inside: never). One alert a spell.
     pub replica_stale: Option<Option<chrono::DateTime<chrono::Utc>>>,
+    /// systemd's watchdog, if it wants pings.
+    pub watchdog: Option<Watchdog>,
+    /// Where `READY=1` and `WATCHDOG=1` go.
+    pub systemd: Systemd,
+    /// The watchdog's clock: real monotonic time (tokio's), also when the
+    /// gate runs on a manual clock.
+    pub origin: tokio::time::Instant,
 }
 
 impl<R, P, B, F> Gate<R, P, B, F>
@@ -106,14 +117,23 @@ where
         let now = self.clock.now();
         if let Some(step) = self.watch.observe(now) {
             tracing::warn!(by_ms = step.by_ms, "the wall clock stepped");
-            self.step(Input::ClockStepped(step.message()), now).await?;
+            self.step(Input::ClockUnsynced(step.message()), now).await?;
         }
         Ok(now)
     }
 
-    /// Notices a wall-clock step even when nothing else happens.
+    /// Asks the kernel whether the wall clock is synchronised (at start and
+    /// every [`super::CLOCK_CHECK_EVERY`], on the monotonic clock), and
+    /// notices a wall-clock step even when nothing else happens. The watch
+    /// decides whether a loss of sync is news (one alert a spell).
     pub async fn check_clock(&mut self) -> Result<(), DaemonError> {
-        self.now().await.map(|_| ())
+        let said = self.clock.kernel_sync();
+        let now = self.now().await?;
+        if let Some(message) = self.watch.kernel(said) {
+            tracing::warn!(%message, "the kernel says the clock is not synchronised");
+            self.step(Input::ClockUnsynced(message), now).await?;
+        }
+        Ok(())
     }
 
     /// Feeds one input to the lane at the current time.
@@ -209,6 +229,21 @@ where
                 tracing::warn!(error = %e, "reading the replica's age failed");
                 Ok(())
             }
+            Answer::Alive(sent) => {
+                let now = self.watchdog_now();
+                if let Some(watchdog) = &mut self.watchdog {
+                    if watchdog.answered(sent, now) {
+                        self.systemd.notify("WATCHDOG=1");
+                    } else {
+                        let took = now - sent;
+                        tracing::warn!(
+                            ?took,
+                            "the store answered the watchdog's probe late: no ping"
+                        );
+                    }
+                }
+                Ok(())
+            }
             Answer::Status(result) => {
                 let status = result.map(|s| self.status(s));
                 for reply in self.status_wanted.drain(..) {
@@ -240,6 +275,33 @@ where
             }
             changed
         });
+    }
+
+    /// A probe tick of systemd's watchdog: sends the store a job that does
+    /// nothing, behind whatever is queued; its answer, taken by this loop,
+    /// earns the ping (see `watchdog.rs`).
+    pub fn probe_store(&mut self) -> Result<(), DaemonError> {
+        let now = self.watchdog_now();
+        let Some(watchdog) = &mut self.watchdog else {
+            return Ok(());
+        };
+        match watchdog.tick(now) {
+            Tick::Probe(sent) => self.send(move |_| Answer::Alive(sent)),
+            Tick::Wait => Ok(()),
+            Tick::Late(waited) => {
+                tracing::error!(
+                    ?waited,
+                    "the store thread has not answered: systemd's watchdog is not fed"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Now on the watchdog's clock.
+    fn watchdog_now(&self) -> Mono {
+        let since = self.origin.elapsed();
+        Mono::from_ms(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
     }
 
     /// Once nothing is in flight, reads what the waiting status requests need.
@@ -295,6 +357,8 @@ where
             gate: self.cfg.gate.gate.clone(),
             at: now.wall,
             clock: self.watch.clock(now.mono),
+            clock_synced: self.watch.kernel_synced(),
+            clock_doubt: self.watch.doubt_why(now.mono),
             lane: lane.phase,
             barrier: lane.barrier,
             lockdown: lane.lockdown,
@@ -370,6 +434,18 @@ where
                 // Noticed now, as the next reading anywhere would.
                 self.check_clock().await?;
                 let _ = reply.send(moved);
+            }
+            Request::KernelSynced(synced, reply) => {
+                let told = match self.clock.as_manual() {
+                    Some(m) => {
+                        m.set_kernel_synced(synced);
+                        Ok(synced)
+                    }
+                    None => Err(manual_only.to_string()),
+                };
+                // Taken in now, as the next periodic check would.
+                self.check_clock().await?;
+                let _ = reply.send(told);
             }
         }
         Ok(())

@@ -20,6 +20,14 @@ pub struct Status {
     pub at: Timestamp,
     /// Whether the wall clock is trusted (see `domain::time::ClockWatch`).
     pub clock: Clock,
+    /// Whether the kernel says the wall clock is synchronised (adjtimex,
+    /// `timedatectl`'s NTPSynchronized). None: not asked yet, or a daemon
+    /// from before this field.
+    #[serde(default)]
+    pub clock_synced: Option<bool>,
+    /// Why `clock` is unsynced, in words (None while it is synced).
+    #[serde(default)]
+    pub clock_doubt: Option<String>,
     /// The lane's phase.
     pub lane: Phase,
     /// The last command given to the barrier (or the position it was found in).
@@ -66,6 +74,10 @@ mod tests {
             gate: "entry-1".into(),
             at: chrono::DateTime::parse_from_rfc3339("2026-11-23T07:58:00.123+07:00").unwrap(),
             clock: Clock::Unsynced,
+            clock_synced: Some(false),
+            clock_doubt: Some(
+                "the kernel says not synchronised (adjtimex: STA_UNSYNC is set)".into(),
+            ),
             lane: Phase::Committing,
             barrier: BarrierCommand::Up,
             lockdown: true,
@@ -86,6 +98,26 @@ mod tests {
         let text = serde_json::to_string(&status).unwrap();
         assert!(text.contains(r#""lane":"committing""#), "{text}");
         assert!(text.contains(r#""clock":"unsynced""#), "{text}");
+        assert!(text.contains(r#""clock_synced":false"#), "{text}");
         assert_eq!(serde_json::from_str::<Status>(&text).unwrap(), status);
     }
+
+    #[test]
+    fn a_status_from_a_daemon_without_the_kernel_fields_still_reads() {
+        let mut old: serde_json::Value = serde_json::from_str(OLD).unwrap();
+        let status: Status = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!((status.clock_synced, status.clock_doubt), (None, None));
+        // And the new fields read when present.
+        old["clock_synced"] = true.into();
+        let status: Status = serde_json::from_value(old).unwrap();
+        assert_eq!(status.clock_synced, Some(true));
+    }
+
+    /// A status as a daemon before `clock_synced` sent it.
+    const OLD: &str = r#"{"site":"b1","lot":"main","gate":"entry-1",
+        "at":"2026-11-23T07:58:00+07:00","clock":"synced","lane":"idle","barrier":"down",
+        "lockdown":false,"fault":false,"reader_online":true,"occupancy":{},"entered":{},
+        "exited":{},"outbox_depth":0,"outbox_oldest":null,"outbox_oldest_age_s":null,
+        "link":{"enabled":false,"connected":false,"broker":null,"since":null,"error":null},
+        "replica_heard":null,"replica_age_s":null,"replica_seq":1}"#;
 }

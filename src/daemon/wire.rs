@@ -9,6 +9,7 @@ use parkgate_hal::{Barrier, CardReader, Feedback, Presence};
 use tokio::sync::{mpsc, oneshot};
 
 use super::clock::Clock;
+use super::notify::Systemd;
 use super::{CONTROL_QUEUE, DaemonError, Hardware, Options, control, run};
 use crate::config::{Backend, Config};
 use crate::store::{Db, Store};
@@ -151,12 +152,24 @@ pub struct Spawned {
 /// Starts [`serve`] on a task and returns once the gate is ready (its
 /// sockets bound, its starting sensors read).
 pub async fn spawn(cfg: Config, db: Db, clock: Clock) -> Result<Spawned, DaemonError> {
+    spawn_with(cfg, db, clock, Systemd::default()).await
+}
+
+/// [`spawn`], telling `systemd` what `parkgate run` tells systemd (tests
+/// of the notify protocol and the watchdog, in-process).
+pub async fn spawn_with(
+    cfg: Config,
+    db: Db,
+    clock: Clock,
+    systemd: Systemd,
+) -> Result<Spawned, DaemonError> {
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop, stop_rx) = oneshot::channel::<()>();
     let options = Options {
         clock,
         print: false,
         ready: Some(ready_tx),
+        systemd,
     };
     let task = tokio::spawn(serve(cfg, db, options, async move {
         let _ = stop_rx.await;

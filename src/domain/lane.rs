@@ -360,7 +360,7 @@ impl Lane {
             Input::Decided(decision) => self.decided(decision, now, &mut out),
             Input::Committed(result) => self.committed(result, now, &mut out),
             Input::Command(command, by) => self.command(command, by, &mut out),
-            Input::ClockStepped(message) => {
+            Input::ClockUnsynced(message) => {
                 let alert = alerts::clock_unsynced(message);
                 self.note(vec![alert], &mut out);
             }

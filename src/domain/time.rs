@@ -8,13 +8,18 @@
 //! read together by the daemon's clock and passed in as an argument.
 //! [`ClockWatch`] compares the two from reading to reading and notices when
 //! the wall clock is stepped, so events can say they were stamped by a clock
-//! in doubt.
+//! in doubt; and it takes in what the kernel says of the wall clock
+//! ([`KernelSync`], `kernel.rs`), which puts the clock in doubt while the
+//! kernel says it is not synchronised.
 
 use std::ops::{Add, Sub};
 use std::time::Duration;
 
 use super::contract::Clock;
 use super::model::Timestamp;
+
+mod kernel;
+pub use kernel::KernelSync;
 
 /// A reading of the monotonic clock: milliseconds since an arbitrary origin
 /// (the daemon's start). Never goes back; says nothing about the date.
@@ -124,6 +129,9 @@ pub struct ClockWatch {
     /// The previous reading; `None` before the first.
     last: Option<Now>,
     doubt: Doubt,
+    /// What the kernel last said (`None`: not asked yet, which alone
+    /// puts nothing in doubt; the daemon asks before its first event).
+    kernel: Option<KernelSync>,
 }
 
 /// Whether, and since when, a [`ClockWatch`] doubts the wall clock.
@@ -155,6 +163,7 @@ impl ClockWatch {
             threshold,
             settle,
             last: None,
+            kernel: None,
             doubt: if start_synced {
                 Doubt::None
             } else {
@@ -196,8 +205,17 @@ impl ClockWatch {
 
     /// Whether events stamped at `mono` carry a wall clock to believe:
     /// [`Clock::Unsynced`] from a step until `settle` has passed on mono
-    /// without another one. Ask after observing the reading `mono` comes from.
+    /// without another one, and while the kernel says the clock is not
+    /// synchronised. Ask after observing the reading `mono` comes from.
     pub fn clock(&self, mono: Mono) -> Clock {
+        if matches!(self.kernel, Some(KernelSync::Unsynced(_))) {
+            return Clock::Unsynced;
+        }
+        self.step_clock(mono)
+    }
+
+    /// [`clock`](Self::clock) by the steps alone.
+    fn step_clock(&self, mono: Mono) -> Clock {
         match self.doubt {
             Doubt::None => Clock::Synced,
             Doubt::FromFirstReading => Clock::Unsynced,

@@ -294,6 +294,16 @@ impl Gate {
             .await
     }
 
+    /// Sets whether the daemon's manual clock says the kernel calls it
+    /// synchronised; the daemon takes it in before it replies.
+    pub async fn kernel_clock(&self, synced: bool) {
+        let socket = self.control_socket();
+        let told = self
+            .control("kernel_clock", control::kernel_clock(&socket, synced))
+            .await;
+        assert_eq!(told, synced);
+    }
+
     /// A technician sets or lifts the lockdown; returns the state after.
     pub async fn lockdown(&self, on: bool) -> bool {
         let socket = self.control_socket();
@@ -367,6 +377,23 @@ impl Gate {
                 Some(WatchLine::Out(out)) => return out,
                 Some(WatchLine::In(_)) => continue,
                 None => panic!("the sim closed the watch:\n{}", self.log()),
+            }
+        }
+    }
+
+    /// Everything the gate did to the barrier and the lights that the
+    /// watcher has not read yet, up to the sim closing the watch (the
+    /// daemon exited): call after [`Gate::terminate`].
+    pub async fn outputs_until_closed(&mut self) -> Vec<SimOutput> {
+        let mut outputs = Vec::new();
+        loop {
+            let line = tokio::time::timeout(WAIT, self.watch.next())
+                .await
+                .unwrap_or_else(|_| panic!("the watch stayed open 20 s:\n{}", self.log()));
+            match line {
+                Ok(Some(WatchLine::Out(out))) => outputs.push(out),
+                Ok(Some(WatchLine::In(_))) => continue,
+                Ok(None) | Err(_) => return outputs,
             }
         }
     }

@@ -91,7 +91,7 @@ enum Op {
     /// The reader is online (true) or went offline.
     Reader(bool),
     Command(Command, By),
-    ClockStepped,
+    ClockUnsynced,
     OutputFailed,
     Tick,
     /// The daemon answers its oldest request; the number picks the answer.
@@ -121,7 +121,7 @@ fn op() -> impl Strategy<Value = Op> {
             prop_oneof![Just(By::Hq), Just(By::Technician)],
         )
             .prop_map(|(c, by)| Op::Command(c, by)),
-        1 => prop_oneof![Just(Op::ClockStepped), Just(Op::OutputFailed)],
+        1 => prop_oneof![Just(Op::ClockUnsynced), Just(Op::OutputFailed)],
         2 => Just(Op::Tick),
         8 => any::<u32>().prop_map(Op::Reply),
     ]
@@ -502,7 +502,7 @@ impl World {
                 "no answer on /dev/ttyUSB0".into(),
             ))),
             Op::Command(c, by) => self.input(Input::Command(c, by)),
-            Op::ClockStepped => self.input(Input::ClockStepped("The clock jumped.".into())),
+            Op::ClockUnsynced => self.input(Input::ClockUnsynced("The clock jumped.".into())),
             Op::OutputFailed => self.input(Input::OutputFailed("relay 1 refused".into())),
             Op::Tick => self.input(Input::Tick),
             Op::Reply(choice) => self.reply(choice),

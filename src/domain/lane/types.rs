@@ -123,9 +123,10 @@ pub enum Input {
     Committed(Result<(), String>),
     /// A command, and who gave it.
     Command(Command, By),
-    /// The wall clock stepped against the monotonic one: the sentence for
-    /// the `clock_unsynced` alert.
-    ClockStepped(String),
+    /// The wall clock is in doubt (it stepped against the monotonic one, or
+    /// the kernel says it is not synchronised): the sentence for the
+    /// `clock_unsynced` alert.
+    ClockUnsynced(String),
     /// An output (barrier relay) refused a command: why.
     OutputFailed(String),
     /// An alert raised outside the lane, e.g. by the HQ link (a replay it
