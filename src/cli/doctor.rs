@@ -92,19 +92,23 @@ pub async fn run<W: Write>(path: &Path, options: &Options, s: &mut Session<W>) {
             return;
         }
     };
+    // The config's own words for the enums (`both`, `sim`).
+    let word = |v: serde_json::Result<serde_json::Value>| match v {
+        Ok(serde_json::Value::String(w)) => w,
+        _ => "?".into(),
+    };
     s.record(Check::pass(
         "config",
         format!(
-            "{}: gate {}/{}/{} ({:?}), backend {:?}, reader {}",
+            "{}: gate {}/{}/{} ({}), backend {}, reader {}",
             path.display(),
             cfg.gate.site,
             cfg.gate.lot,
             cfg.gate.gate,
-            cfg.gate.role,
-            cfg.hardware.backend,
+            word(serde_json::to_value(cfg.gate.role)),
+            word(serde_json::to_value(cfg.hardware.backend)),
             cfg.hardware.reader().name()
-        )
-        .to_lowercase(),
+        ),
     ));
     let daemon = daemon_running(&cfg.control.socket).await;
 
