@@ -11,6 +11,9 @@ use parkgate_hal::{
 };
 use tokio::sync::mpsc;
 
+/// Something the world does when the barrier is commanded.
+pub type OnCommand = Box<dyn FnMut(&World, BarrierCommand) + Send>;
+
 /// The world the fakes share, and the test's handle on it.
 pub struct World {
     states: Mutex<SensorStates>,
@@ -22,7 +25,7 @@ pub struct World {
     pub follows: Mutex<bool>,
     /// Called with each barrier command as it is given, e.g. to put a
     /// car under the boom right after it rises.
-    pub on_command: Mutex<Option<Box<dyn FnMut(&World, BarrierCommand) + Send>>>,
+    pub on_command: Mutex<Option<OnCommand>>,
 }
 
 /// One fake per trait.
