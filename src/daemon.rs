@@ -40,7 +40,7 @@ pub mod control;
 mod gate;
 mod hal_map;
 pub mod notify;
-mod reader;
+pub mod reader;
 pub mod status;
 pub mod watchdog;
 mod wire;

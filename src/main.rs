@@ -109,6 +109,33 @@ enum Command {
     /// Follow a lot's (or a site's) alerts and denials live from the MQTT
     /// broker, for the security desk: one line each, or JSON lines.
     Alerts(AlertsArgs),
+    /// Commission a gate: check the config, store, clock and broker and,
+    /// with the daemon stopped, the reader, loops, lamps and barrier; one
+    /// PASS/FAIL line per check, with a hint for each failure.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args)]
+struct DoctorArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Ask nothing and wait for nothing: no card, no live loop watch (the
+    /// loops' current state only), outputs only as the flags below say.
+    #[arg(long)]
+    no_wait: bool,
+    /// Run the lamp test (green, red, buzzer) without asking.
+    #[arg(long)]
+    lamp_test: bool,
+    /// Raise and lower the barrier without asking; still refused unless the
+    /// safety loop reads clear, and never lowered onto it.
+    #[arg(long)]
+    move_barrier: bool,
+    /// Seconds to wait for a card.
+    #[arg(long, default_value_t = 30, value_name = "S")]
+    card_wait: u64,
+    /// Seconds to watch the loops live.
+    #[arg(long, default_value_t = 60, value_name = "S")]
+    loop_watch: u64,
 }
 
 // `parkgate sim ...`: every request of the sim protocol, plus `advance`.
@@ -200,6 +227,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             json,
         } => events(&config.config, limit, json),
         Command::Alerts(args) => follow_alerts(&args),
+        Command::Doctor(args) => doctor(&args),
     }
 }
 
@@ -299,6 +327,32 @@ fn follow_alerts(args: &AlertsArgs) -> Result<ExitCode> {
     let follow = args.resolve(cfg.as_ref())?;
     runtime()?.block_on(alerts::follow(follow, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn doctor(args: &DoctorArgs) -> Result<ExitCode> {
+    use parkgate::cli::doctor::{self, console::Console, session::Session};
+    use std::time::Duration;
+    let options = doctor::Options {
+        lamp_test: args.lamp_test,
+        move_barrier: args.move_barrier,
+        card_wait: Duration::from_secs(args.card_wait),
+        loop_watch: Duration::from_secs(args.loop_watch),
+        ..doctor::Options::default()
+    };
+    let interactive = !args.no_wait;
+    let console = if interactive {
+        Console::stdin()
+    } else {
+        Console::none()
+    };
+    let mut session = Session::new(std::io::stdout(), console, interactive);
+    runtime()?.block_on(doctor::run(&args.config.config, &options, &mut session));
+    let (report, _) = session.finish();
+    Ok(if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

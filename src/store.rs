@@ -13,6 +13,7 @@ mod codec;
 mod facts;
 mod files;
 mod housekeeping;
+mod integrity;
 mod journal;
 mod occupancy;
 mod outbox;
@@ -33,6 +34,7 @@ use tokio::sync::oneshot;
 
 pub use files::Files;
 pub use housekeeping::Pruned;
+pub use integrity::Integrity;
 pub use outbox::{OutboxFacts, Stored};
 pub use replica::Applied;
 pub use snapshot::{Adopted, Progress, Skip, Staged, Staging};

@@ -15,12 +15,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use common::broker::{Broker, BrokerTls};
 use common::hq::Hq;
 use common::pki::Pki;
-use common::{WAIT, bin, cli, reap, sigterm};
+use common::{WAIT, binary, cli, reap, sigterm};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -453,7 +453,7 @@ impl Alerts {
     /// `site_lot` (`b1/main`, `b1/+`) on `broker`, i.e. the broker's SUBACK
     /// is in and whatever is published from now on reaches it.
     async fn following(args: &[String], site_lot: &str, broker: &str) -> Alerts {
-        let mut child = Command::new(bin())
+        let mut child = binary()
             .args(args)
             .env_remove("PARKGATE_CONFIG")
             .env("RUST_LOG", "warn")

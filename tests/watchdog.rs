@@ -122,7 +122,7 @@ async fn parkgate_run_pings_the_watchdog_systemd_asks_for() {
     std::fs::write(&config, common::config_text(dir.path(), &[])).unwrap();
     let path = dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&path).unwrap();
-    let child = std::process::Command::new(common::bin())
+    let child = common::binary()
         .args([
             "run",
             "--demo-data",

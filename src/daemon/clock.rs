@@ -18,7 +18,7 @@
 //! a manual clock is not the kernel's, so it says what it was told
 //! ([`ManualClock::set_kernel_synced`], synchronised unless told otherwise).
 
-mod kernel;
+pub mod kernel;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -52,9 +52,26 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_parkgate")
 }
 
+/// A command that runs the binary under test: directly, or through the
+/// emulator `PARKGATE_TEST_RUNNER` names (e.g. `qemu-aarch64 -L /`, when
+/// CI runs the Pi's build of these tests under qemu-user: the test binary
+/// is emulated, and the daemon it starts must be too).
+pub fn binary() -> Command {
+    let runner = std::env::var("PARKGATE_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(emulator) => {
+            let mut cmd = Command::new(emulator);
+            cmd.args(words).arg(bin());
+            cmd
+        }
+        None => binary(),
+    }
+}
+
 /// Runs the CLI to completion with `args` (nothing on stdin).
 pub fn cli(args: &[&str]) -> Output {
-    Command::new(bin())
+    binary()
         .args(args)
         .stdin(Stdio::null())
         .env_remove("PARKGATE_CONFIG")
@@ -196,7 +213,7 @@ impl Gate {
         let notify_path = dir.path().join("notify.sock");
         let _ = std::fs::remove_file(&notify_path);
         let notify = tokio::net::UnixDatagram::bind(&notify_path).expect("notify socket");
-        let child = Command::new(bin())
+        let child = binary()
             .arg("run")
             .arg("--config")
             .arg(&config)
@@ -497,7 +514,7 @@ impl Gate {
 
     /// Runs the CLI against this gate's config.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(bin())
+        binary()
             .args(args)
             .stdin(Stdio::null())
             .env("PARKGATE_CONFIG", &self.config)
