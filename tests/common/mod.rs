@@ -65,7 +65,7 @@ pub fn binary() -> Command {
             cmd.args(words).arg(bin());
             cmd
         }
-        None => binary(),
+        None => Command::new(bin()),
     }
 }
 
