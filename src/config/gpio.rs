@@ -122,7 +122,7 @@ fn reader_pins(hw: &Hardware) -> (&'static str, &'static [u8]) {
         ReaderKind::Uart
             if ["/dev/ttyUSB", "/dev/ttyACM"]
                 .iter()
-                .any(|usb| hw.reader_device.starts_with(usb)) =>
+                .any(|usb| hw.reader_device().starts_with(usb)) =>
         {
             ("", &[])
         }

@@ -9,6 +9,8 @@
 //! not acknowledge as any other error, where the crate needs to see a
 //! NACK to know the PN532 is only busy.
 
+use super::BusError;
+use crate::pn532::{Pn532Reader, Timing};
 use embedded_hal::i2c::{ErrorKind, ErrorType, I2c, NoAcknowledgeSource, Operation};
 use pn532::i2c::I2CInterface;
 
@@ -48,6 +50,13 @@ pub fn parse_device(path: &str) -> Result<u8, I2cError> {
     path.strip_prefix("/dev/i2c-")
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| I2cError::Path(path.to_string()))
+}
+
+/// Starts driving the PN532 on the i2c-dev node at `path` (see
+/// [`super::spawn`]): an error if it cannot be opened now.
+pub fn spawn(path: &str, timing: Timing) -> Result<Pn532Reader, BusError> {
+    let device = path.to_string();
+    super::spawn(path, move || open(&device), timing)
 }
 
 /// Opens the i2c-dev node at `path` for a PN532.

@@ -5,6 +5,8 @@
 //! `TransferInPlace` instead of the buffer: the PN532 would never see the
 //! status-read byte the crate sends that way, and never look ready.
 
+use super::BusError;
+use crate::pn532::{Pn532Reader, Timing};
 use embedded_hal::spi::{ErrorKind, ErrorType, Operation, SpiDevice};
 use pn532::spi::SPIInterface;
 use rppal::spi::{Bus, Mode, Segment, SlaveSelect, Spi};
@@ -69,6 +71,13 @@ pub fn parse_device(path: &str) -> Result<(Bus, SlaveSelect), SpiError> {
         _ => return Err(bad()),
     };
     Ok((bus, select))
+}
+
+/// Starts driving the PN532 on the spidev node at `path` (see
+/// [`super::spawn`]): an error if it cannot be opened now.
+pub fn spawn(path: &str, timing: Timing) -> Result<Pn532Reader, BusError> {
+    let device = path.to_string();
+    super::spawn(path, move || open(&device), timing)
 }
 
 /// Opens the spidev node at `path` for a PN532: mode 0, MSB first (the
