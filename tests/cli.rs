@@ -436,6 +436,7 @@ fn the_pi_backend_off_a_pi_stops_at_start_saying_why() {
     assert!(!dir.path().join("control.sock").exists());
 }
 
+#[cfg(feature = "pn532")]
 #[test]
 fn a_pn532_on_spi_or_i2c_off_a_pi_stops_at_start_saying_why() {
     // A bus number no machine has for I2C; SPI0 only off a Pi.

@@ -25,6 +25,7 @@ pub enum Reader {
 /// retried; one on SPI or I2C whose bus cannot be opened at all (off a Pi,
 /// the bus not enabled) is an error here, since retrying would not help.
 pub fn open(hw: &Hardware, sim: Option<SimReader>) -> Result<Reader, DaemonError> {
+    #[cfg(feature = "pn532")]
     let device = hw.reader_device();
     match hw.reader() {
         ReaderKind::Sim => sim
