@@ -69,7 +69,9 @@ pub struct Timing {
     /// How long a command waits for its ACK (the PN532 sends it within a
     /// millisecond or two).
     pub ack: Duration,
-    /// How long a command waits for its answer after the ACK.
+    /// How long a command waits for its answer after the ACK. On SPI and
+    /// I2C a command has `ack + answer` in all: the pn532 crate keeps one
+    /// deadline per command.
     pub answer: Duration,
     /// The pause between two polls for a card.
     pub poll: Duration,
