@@ -182,9 +182,9 @@ pub enum ReaderKind {
     Sim,
     /// PN532 over a serial port (`reader_device`, e.g. `/dev/ttyAMA0`, `/dev/ttyUSB0`).
     Uart,
-    /// PN532 over SPI (`reader_device`, e.g. `/dev/spidev0.0`).
+    /// PN532 over SPI (`reader_device`, e.g. `/dev/spidev0.0`), on a Pi.
     Spi,
-    /// PN532 over I2C (`reader_device`, e.g. `/dev/i2c-1`).
+    /// PN532 over I2C (`reader_device`, e.g. `/dev/i2c-1`, address 0x24), on a Pi.
     I2c,
 }
 
@@ -196,6 +196,16 @@ impl ReaderKind {
             ReaderKind::Uart => "uart",
             ReaderKind::Spi => "spi",
             ReaderKind::I2c => "i2c",
+        }
+    }
+
+    /// The device a PN532 on this bus is usually found at on a Pi: the
+    /// UART on the header, SPI0 with chip select 0, I2C1.
+    pub fn default_device(self) -> &'static str {
+        match self {
+            ReaderKind::Sim | ReaderKind::Uart => "/dev/ttyAMA0",
+            ReaderKind::Spi => "/dev/spidev0.0",
+            ReaderKind::I2c => "/dev/i2c-1",
         }
     }
 }
@@ -213,8 +223,10 @@ pub struct Hardware {
     /// The card reader; unset, it follows the backend (see [`Hardware::reader`]).
     #[serde(rename = "reader", skip_serializing_if = "Option::is_none")]
     pub reader_kind: Option<ReaderKind>,
-    /// The reader's device file (PN532 readers).
-    pub reader_device: String,
+    /// The reader's device file (PN532 readers); unset, the reader's usual
+    /// one (see [`Hardware::reader_device`]).
+    #[serde(rename = "reader_device", skip_serializing_if = "Option::is_none")]
+    pub reader_path: Option<String>,
     /// GPIO wiring (Pi backend).
     pub pins: Pins,
     /// `[hardware.gpio]`: polarity, debounce, barrier drive (Pi backend).
@@ -234,6 +246,15 @@ impl Hardware {
             Backend::Pi => ReaderKind::Uart,
         })
     }
+
+    /// The reader's device file: as configured, or else where the reader in
+    /// use is usually found ([`ReaderKind::default_device`]), so
+    /// `reader = "spi"` alone means `/dev/spidev0.0`.
+    pub fn reader_device(&self) -> &str {
+        self.reader_path
+            .as_deref()
+            .unwrap_or(self.reader().default_device())
+    }
 }
 
 impl Default for Hardware {
@@ -243,7 +264,7 @@ impl Default for Hardware {
             sim_socket: PathBuf::from("/run/parkgate/sim.sock"),
             demo_data: false,
             reader_kind: None,
-            reader_device: "/dev/ttyAMA0".into(),
+            reader_path: None,
             pins: Pins::default(),
             gpio: GpioConfig::default(),
             sim_start: SensorStates::default(),

@@ -126,9 +126,11 @@ pub enum DaemonError {
     /// The store failed at start-up or its thread died.
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    /// A piece of hardware stopped for good, or could not be set up.
+    /// A piece of hardware stopped for good, or could not be set up. Not a
+    /// `#[source]`: the message holds it already, and `parkgate: {e:#}`
+    /// would print it twice.
     #[error("hardware: {0}")]
-    Hardware(#[from] hal::HalError),
+    Hardware(hal::HalError),
     /// The control socket could not be bound.
     #[error("{0}")]
     Control(#[from] control::ControlError),
@@ -138,6 +140,12 @@ pub enum DaemonError {
     /// An in-process gate's task ended abnormally (see [`Spawned`]).
     #[error("the gate's task: {0}")]
     Task(String),
+}
+
+impl From<hal::HalError> for DaemonError {
+    fn from(e: hal::HalError) -> Self {
+        DaemonError::Hardware(e)
+    }
 }
 
 /// Runs the gate until `shutdown` resolves. Takes its hardware, store, clock,

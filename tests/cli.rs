@@ -436,3 +436,28 @@ fn the_pi_backend_off_a_pi_stops_at_start_saying_why() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!dir.path().join("control.sock").exists());
 }
+
+#[cfg(feature = "pn532")]
+#[test]
+fn a_pn532_on_spi_or_i2c_off_a_pi_stops_at_start_saying_why() {
+    // A bus number no machine has for I2C; SPI0 only off a Pi.
+    let mut cases = vec![("i2c", "/dev/i2c-250", "dtparam=i2c_arm=on")];
+    if !Path::new("/dev/spidev0.0").exists() {
+        cases.push(("spi", "/dev/spidev0.0", "dtparam=spi=on"));
+    }
+    for (bus, device, hint) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("gate.toml");
+        let reader = format!("false\nreader = \"{bus}\"\nreader_device = \"{device}\"");
+        let text = config_text(dir.path(), &[("demo_data", &reader)]);
+        std::fs::write(&config, text).unwrap();
+        let out = cli(&["run", "--config", &config.display().to_string()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(
+            stderr.contains(&format!("cannot open the PN532 on {device}")) && stderr.contains(hint),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -94,7 +94,9 @@ fn non_interactive_on_the_sim_passes_each_check_it_can() {
         result(&lines, "integrity"),
         "PASS  integrity  main ok, replica ok"
     );
-    assert!(result(&lines, "disk").starts_with("PASS"), "{lines:?}");
+    // The disk's outcome, like the clock's, depends on the machine: a PASS,
+    // or a FAIL that says what to do (the thresholds are unit-tested).
+    assert!(result(&lines, "disk").starts_with("PASS") || !hint(&lines, "disk").is_empty());
     assert!(result(&lines, "clock").starts_with("PASS") || !hint(&lines, "clock").is_empty());
     assert!(result(&lines, "broker").starts_with("SKIP  broker     [mqtt] enabled = false"));
     assert!(result(&lines, "reader").starts_with("PASS  reader     the sim's reader on "));
@@ -309,7 +311,11 @@ async fn a_technician_taps_a_card_exercises_the_loops_and_moves_the_barrier() {
     live.answer("yes");
     let commands = barrier_commands(watch).await;
     let (status, lines) = live.finish().await;
-    assert_eq!(commands, [BarrierCommand::Up, BarrierCommand::Down]);
+    assert_eq!(
+        commands,
+        [BarrierCommand::Up, BarrierCommand::Down],
+        "{lines:#?}"
+    );
     assert!(
         result(&lines, "barrier").starts_with("PASS  barrier    up and down"),
         "{lines:?}"

@@ -19,8 +19,10 @@
 //! Backends: [`sim`] (feature `sim`, default) is driven over a Unix socket so a
 //! test or a technician can play a whole arrival from a shell. [`pi`]
 //! (feature `pi`) drives the loops, barrier and lamps on a Raspberry Pi's
-//! GPIO through rppal. `pn532` (feature `pn532`) drives a PN532 card reader
-//! on a serial port; it can stand next to either backend's loops and outputs.
+//! GPIO through rppal. `pn532` drives a PN532 card reader on a serial port
+//! (feature `pn532`) or, on a thread of its own, on SPI or I2C (feature
+//! `pn532-bus`; the Pi's buses with `pi` too); it can stand next to either
+//! backend's loops and outputs.
 //! Feature `cli` (implies `sim`) derives `clap::Subcommand` on
 //! `sim::SimRequest`, so a command line drives the sim with the protocol's
 //! own requests.
@@ -40,7 +42,7 @@ pub mod pi;
 #[cfg(feature = "sim")]
 pub mod sim;
 
-#[cfg(feature = "pn532")]
+#[cfg(any(feature = "pn532", feature = "pn532-bus"))]
 pub mod pn532;
 
 /// Everything that can go wrong talking to the hardware or to the sim.
@@ -86,6 +88,10 @@ pub enum HalError {
     #[cfg(feature = "pi")]
     #[error(transparent)]
     Gpio(#[from] pi::GpioError),
+    /// A PN532 on SPI or I2C could not be opened, or its thread started.
+    #[cfg(feature = "pn532-bus")]
+    #[error(transparent)]
+    Pn532Bus(#[from] pn532::bus::BusError),
 }
 
 /// What a reader read from a card: its UID.

@@ -1,8 +1,10 @@
-//! A PN532 card reader on a serial port (HSU, the usual wiring), driven by
-//! our own framing over tokio-serial.
+//! PN532 card readers: on a serial port (HSU, the usual wiring), driven by
+//! our own framing over tokio-serial (feature `pn532`), or on SPI or I2C
+//! through the `pn532` crate on a thread of its own (feature `pn532-bus`,
+//! see [`bus`]). Both give a [`Pn532Reader`] (the [`CardReader`]) and
+//! behave alike; what they decide the same way is in one place (`logic`).
 //!
-//! [`spawn`] starts a task that owns the port and returns a [`Pn532Reader`]
-//! (the [`CardReader`]). The task:
+//! [`spawn`] starts a task that owns the serial port. The task:
 //!
 //! - opens the device, wakes the PN532, puts it in normal mode
 //!   (SAMConfiguration), reads its firmware version ([`Pn532Reader::firmware`],
@@ -17,26 +19,35 @@
 //!   and aborts a command not answered in time with an ACK;
 //! - after [`Timing::misses`] failed exchanges in a row, or at once when
 //!   the device fails (unplugged: EIO, the node gone), reports
-//!   [`ReaderHealth::Offline`] and reopens the device path with backoff
-//!   ([`Timing::retry_min`] doubling to [`Timing::retry_max`]) until the
-//!   PN532 answers again, then reports [`ReaderHealth::Ok`]. A reader that
-//!   cannot be reached at start is reported offline the same way.
+//!   [`ReaderHealth::Offline`](crate::ReaderHealth::Offline) and reopens the
+//!   device path with backoff ([`Timing::retry_min`] doubling to
+//!   [`Timing::retry_max`]) until the PN532 answers again, then reports
+//!   [`ReaderHealth::Ok`](crate::ReaderHealth::Ok). A reader that cannot be
+//!   reached at start is reported offline the same way.
 //!
-//! All timeouts are on tokio's monotonic clock, and all of them are in
+//! All timeouts are on the monotonic clock, and all of them are in
 //! [`Timing`] so tests can make them short.
 //!
 //! Feature `pn532-emulator` adds [`emulator`], a PN532 that speaks HSU on a
 //! pseudo-terminal, for tests.
 
 mod command;
-mod driver;
-pub mod frame;
-mod port;
-mod tty;
+mod logic;
 
+#[cfg(feature = "pn532-bus")]
+pub mod bus;
+#[cfg(feature = "pn532")]
+mod driver;
 #[cfg(feature = "pn532-emulator")]
 pub mod emulator;
+#[cfg(feature = "pn532")]
+pub mod frame;
+#[cfg(feature = "pn532")]
+mod port;
+#[cfg(feature = "pn532")]
+mod tty;
 
+#[cfg(feature = "pn532")]
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -51,6 +62,7 @@ pub use command::{AnswerError, Firmware};
 pub const READ_QUEUE: usize = 8;
 
 /// The serial speed of a PN532's HSU out of the box.
+#[cfg(feature = "pn532")]
 pub const DEFAULT_BAUD: u32 = 115_200;
 
 /// Deadlines and pacing of the driver.
@@ -59,7 +71,9 @@ pub struct Timing {
     /// How long a command waits for its ACK (the PN532 sends it within a
     /// millisecond or two).
     pub ack: Duration,
-    /// How long a command waits for its answer after the ACK.
+    /// How long a command waits for its answer after the ACK. On SPI and
+    /// I2C a command has `ack + answer` in all: the pn532 crate keeps one
+    /// deadline per command.
     pub answer: Duration,
     /// The pause between two polls for a card.
     pub poll: Duration,
@@ -90,7 +104,8 @@ impl Default for Timing {
     }
 }
 
-/// Where the PN532 is and how to drive it.
+/// Where a PN532 on a serial port is and how to drive it.
+#[cfg(feature = "pn532")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pn532Config {
     /// The serial device, e.g. `/dev/ttyAMA0`, `/dev/serial0` or `/dev/ttyUSB0`.
@@ -101,6 +116,7 @@ pub struct Pn532Config {
     pub timing: Timing,
 }
 
+#[cfg(feature = "pn532")]
 impl Pn532Config {
     /// The device at the default speed and timing.
     pub fn new(device: impl Into<PathBuf>) -> Pn532Config {
@@ -112,16 +128,45 @@ impl Pn532Config {
     }
 }
 
-/// The reader handle; the task that owns the port stops when it is dropped.
+/// The reader handle; the task or thread that owns the device stops when
+/// it is dropped.
 pub struct Pn532Reader {
     events: mpsc::Receiver<ReaderEvent>,
     firmware: watch::Receiver<Option<Firmware>>,
-    task: tokio::task::JoinHandle<()>,
+    _stop: Stop,
 }
 
-/// Starts driving the PN532 `config` names. Returns at once: the reader is
+/// Stops the driver behind a [`Pn532Reader`] when the handle goes.
+enum Stop {
+    /// The tokio task that owns a serial port: aborted.
+    #[cfg(feature = "pn532")]
+    Task(tokio::task::JoinHandle<()>),
+    /// The thread that owns a bus device: it waits on the receiving end of
+    /// this sender between exchanges, and ends at the next wait once told
+    /// (or once the sender is gone). It is not joined: an exchange under
+    /// way may take up to [`Timing::ack`] + [`Timing::answer`] to end.
+    #[cfg(feature = "pn532-bus")]
+    Thread(std::sync::mpsc::Sender<()>),
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        match self {
+            #[cfg(feature = "pn532")]
+            Stop::Task(task) => task.abort(),
+            #[cfg(feature = "pn532-bus")]
+            Stop::Thread(stop) => {
+                // Fails only if the thread has ended already.
+                let _ = stop.send(());
+            }
+        }
+    }
+}
+
+/// Starts driving the PN532 on the serial port `config` names. Returns at once: the reader is
 /// opened in the background and reported offline if it cannot be. Must be
 /// called inside a tokio runtime.
+#[cfg(feature = "pn532")]
 pub fn spawn(config: Pn532Config) -> Pn532Reader {
     // Health changes must never be dropped: they wait for room, reads do not.
     let (tx, events) = mpsc::channel(READ_QUEUE);
@@ -130,7 +175,7 @@ pub fn spawn(config: Pn532Config) -> Pn532Reader {
     Pn532Reader {
         events,
         firmware,
-        task,
+        _stop: Stop::Task(task),
     }
 }
 
@@ -161,11 +206,5 @@ impl CardReader for Pn532Reader {
 
     fn firmware(&self) -> Option<String> {
         Pn532Reader::firmware(self).map(|fw| fw.to_string())
-    }
-}
-
-impl Drop for Pn532Reader {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

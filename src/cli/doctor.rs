@@ -258,7 +258,7 @@ async fn reader_checks<W: Write>(
     let kind = hw.reader();
     let label = match kind {
         ReaderKind::Sim => format!("the sim's reader on {}", hw.sim_socket.display()),
-        other => format!("PN532 on {} ({})", hw.reader_device, other.name()),
+        other => format!("PN532 on {} ({})", hw.reader_device(), other.name()),
     };
     match reader {
         Ok(mut reader) => {

@@ -122,13 +122,23 @@ fn reader_pins(hw: &Hardware) -> (&'static str, &'static [u8]) {
         ReaderKind::Uart
             if ["/dev/ttyUSB", "/dev/ttyACM"]
                 .iter()
-                .any(|usb| hw.reader_device.starts_with(usb)) =>
+                .any(|usb| hw.reader_device().starts_with(usb)) =>
         {
             ("", &[])
         }
         ReaderKind::Uart => ("reader = \"uart\" uses GPIO 14 and 15", &[14, 15]),
+        // SPI1 is the Pi's auxiliary SPI, on other pins (dtoverlay=spi1-3cs).
+        ReaderKind::Spi if hw.reader_device().starts_with("/dev/spidev1.") => (
+            "reader = \"spi\" on SPI1 uses GPIO 16-21",
+            &[16, 17, 18, 19, 20, 21],
+        ),
         ReaderKind::Spi => ("reader = \"spi\" uses GPIO 7-11 (SPI0)", &[7, 8, 9, 10, 11]),
-        ReaderKind::I2c => ("reader = \"i2c\" uses GPIO 2 and 3 (I2C1)", &[2, 3]),
+        ReaderKind::I2c if hw.reader_device() == "/dev/i2c-1" => {
+            ("reader = \"i2c\" uses GPIO 2 and 3 (I2C1)", &[2, 3])
+        }
+        // Another bus is an overlay on pins of its own choosing, which the
+        // config does not say.
+        ReaderKind::I2c => ("", &[]),
     }
 }
 

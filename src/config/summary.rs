@@ -122,7 +122,7 @@ pub fn summary(cfg: &Config) -> String {
         "HQ link: off (runs alone; events wait in the outbox)".into()
     });
     let h = &cfg.hardware;
-    let pn532 = |bus: &str| format!("PN532 reader over {bus} at {}", h.reader_device);
+    let pn532 = |bus: &str| format!("PN532 reader over {bus} at {}", h.reader_device());
     let reader = match h.reader() {
         ReaderKind::Sim => None,
         ReaderKind::Uart => Some(pn532("UART")),

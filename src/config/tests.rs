@@ -607,3 +607,45 @@ fn reader_problems_are_reported_at_their_keys() {
     assert_eq!((ps[0].0, ps[0].1), (10, 10), "{ps:#?}");
     assert!(ps[0].2.contains("uart"), "{ps:#?}");
 }
+
+#[test]
+fn the_reader_device_follows_the_reader_unless_given() {
+    let device = |extra: &str| {
+        let cfg = parse(&format!("{BASE}[hardware]\n{extra}")).unwrap_or_else(|d| panic!("{d:#?}"));
+        cfg.hardware.reader_device().to_string()
+    };
+    assert_eq!(device("backend = \"pi\"\n"), "/dev/ttyAMA0");
+    assert_eq!(device("reader = \"spi\"\n"), "/dev/spidev0.0");
+    assert_eq!(device("reader = \"i2c\"\n"), "/dev/i2c-1");
+    assert_eq!(
+        device("reader = \"i2c\"\nreader_device = \"/dev/i2c-3\"\n"),
+        "/dev/i2c-3"
+    );
+    let s = summary(&parse(&format!("{BASE}[hardware]\nreader = \"spi\"\n")).unwrap());
+    assert!(s.contains("PN532 reader over SPI at /dev/spidev0.0"), "{s}");
+}
+
+#[test]
+fn a_bus_reader_needs_a_node_of_its_bus() {
+    assert_eq!(
+        one(
+            "[hardware]\nreader = \"spi\"\nreader_device = \"/dev/ttyAMA0\"\n",
+            "reader = \"spi\": \"/dev/ttyAMA0\" is not an SPI device: write it /dev/spidevB.C"
+        ),
+        (11, 1)
+    );
+    assert_eq!(
+        one(
+            "[hardware]\nreader = \"i2c\"\nreader_device = \"/dev/spidev0.0\"\n",
+            "reader = \"i2c\": \"/dev/spidev0.0\" is not an I2C device: write it /dev/i2c-N"
+        ),
+        (11, 1)
+    );
+    assert_eq!(
+        one(
+            "[hardware]\nreader = \"spi\"\nreader_device = \"\"\n",
+            "needs the reader's device file, e.g. \"/dev/spidev0.0\""
+        ),
+        (11, 1)
+    );
+}

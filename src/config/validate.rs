@@ -294,23 +294,48 @@ fn reader(cfg: &Config, bad: &mut Report) {
         }
         return;
     }
-    if h.reader_device.trim().is_empty() {
+    let device = h.reader_device();
+    if device.trim().is_empty() {
         bad(
             &["hardware", "reader_device"],
             format!(
-                "reader = \"{}\" needs the reader's device file, e.g. \"/dev/ttyAMA0\" or \"/dev/ttyUSB0\"",
+                "reader = \"{}\" needs the reader's device file, e.g. \"{}\"",
+                kind.name(),
+                kind.default_device()
+            ),
+        );
+    } else if let Some(problem) = bus_device_problem(kind, device) {
+        bad(&["hardware", "reader_device"], problem);
+    }
+    if !cfg!(feature = "pn532") {
+        bad(
+            &["hardware", "reader"],
+            format!(
+                "this build has no PN532 driver (built without feature `pn532`) for \
+                 reader = \"{}\"; rebuild with it or use reader = \"sim\"",
                 kind.name()
             ),
         );
     }
-    if kind == ReaderKind::Uart && !cfg!(feature = "pn532") {
-        bad(
-            &["hardware", "reader"],
-            "this build has no PN532 UART driver (built without feature `pn532`); \
-             rebuild with it or use reader = \"sim\""
-                .into(),
-        );
-    }
+}
+
+/// What is wrong with `device` as the bus `kind` names, if anything: a
+/// serial reader may be on any tty, but SPI and I2C are named by their
+/// node (a reader on SPI at `/dev/ttyAMA0` is a half-edited file).
+#[cfg(feature = "pn532")]
+fn bus_device_problem(kind: ReaderKind, device: &str) -> Option<String> {
+    use parkgate_hal::pn532::bus;
+    let problem = match kind {
+        ReaderKind::Spi => bus::spi::parse_device(device).err()?.to_string(),
+        ReaderKind::I2c => bus::i2c::parse_device(device).err()?.to_string(),
+        ReaderKind::Sim | ReaderKind::Uart => return None,
+    };
+    Some(format!("reader = \"{}\": {problem}", kind.name()))
+}
+
+#[cfg(not(feature = "pn532"))]
+fn bus_device_problem(_: ReaderKind, _: &str) -> Option<String> {
+    None
 }
 
 /// A start state only the sim can take: on a Pi the inputs are what they are.

@@ -1,5 +1,6 @@
 //! The lane's card reader, whichever `[hardware] reader` chose: the sim's,
-//! or a PN532 next to any backend's loops and outputs.
+//! or a PN532 (on a serial port, SPI or I2C) next to any backend's loops
+//! and outputs.
 
 use parkgate_hal::sim::SimReader;
 use parkgate_hal::{CardReader, HalError, ReaderEvent};
@@ -11,7 +12,7 @@ use crate::config::{Hardware, ReaderKind};
 pub enum Reader {
     /// Cards tapped over the sim's socket.
     Sim(SimReader),
-    /// A PN532 on a serial port.
+    /// A PN532 on a serial port, SPI or I2C.
     #[cfg(feature = "pn532")]
     Pn532(parkgate_hal::pn532::Pn532Reader),
 }
@@ -19,29 +20,49 @@ pub enum Reader {
 /// The reader `hw` asks for. `sim` is the sim backend's own reader, used
 /// when `reader = "sim"` (dropped otherwise: its taps are then refused with
 /// "nobody is reading the simulated card reader").
+///
+/// A PN532 on a serial port that cannot be opened is reported offline and
+/// retried; one on SPI or I2C whose bus cannot be opened at all (off a Pi,
+/// the bus not enabled) is an error here, since retrying would not help.
 pub fn open(hw: &Hardware, sim: Option<SimReader>) -> Result<Reader, DaemonError> {
-    let not_built = |what: &str| {
-        Err(DaemonError::Config(format!(
-            "reader = \"{what}\" is not built yet; use \"uart\" or \"sim\""
-        )))
-    };
+    #[cfg(feature = "pn532")]
+    let device = hw.reader_device();
     match hw.reader() {
         ReaderKind::Sim => sim
             .map(Reader::Sim)
             .ok_or_else(|| DaemonError::Config("reader = \"sim\" needs backend = \"sim\"".into())),
         #[cfg(feature = "pn532")]
         ReaderKind::Uart => {
-            tracing::info!(device = %hw.reader_device, "PN532 card reader over UART");
-            let config = parkgate_hal::pn532::Pn532Config::new(&hw.reader_device);
-            Ok(Reader::Pn532(parkgate_hal::pn532::spawn(config)))
+            use parkgate_hal::pn532::{Pn532Config, spawn};
+            tracing::info!(%device, "PN532 card reader over UART");
+            Ok(Reader::Pn532(spawn(Pn532Config::new(device))))
         }
+        #[cfg(feature = "pn532")]
+        ReaderKind::Spi => on_bus(device, "SPI", parkgate_hal::pn532::bus::spi::spawn),
+        #[cfg(feature = "pn532")]
+        ReaderKind::I2c => on_bus(device, "I2C", parkgate_hal::pn532::bus::i2c::spawn),
         #[cfg(not(feature = "pn532"))]
-        ReaderKind::Uart => Err(DaemonError::Config(
-            "this build has no PN532 UART driver (feature `pn532`)".into(),
-        )),
-        ReaderKind::Spi => not_built("spi"),
-        ReaderKind::I2c => not_built("i2c"),
+        kind => Err(DaemonError::Config(format!(
+            "reader = \"{}\": this build has no PN532 driver (feature `pn532`)",
+            kind.name()
+        ))),
     }
+}
+
+/// A PN532 on SPI or I2C, started by `spawn` (which opens `device` now,
+/// and again each time the reader is retried after going offline).
+#[cfg(feature = "pn532")]
+fn on_bus(
+    device: &str,
+    bus: &str,
+    spawn: fn(
+        &str,
+        parkgate_hal::pn532::Timing,
+    ) -> Result<parkgate_hal::pn532::Pn532Reader, parkgate_hal::pn532::bus::BusError>,
+) -> Result<Reader, DaemonError> {
+    tracing::info!(%device, "PN532 card reader over {bus}");
+    let reader = spawn(device, Default::default()).map_err(|e| DaemonError::Hardware(e.into()))?;
+    Ok(Reader::Pn532(reader))
 }
 
 impl CardReader for Reader {

@@ -5,9 +5,10 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, watch};
 
 use super::command::{self, Firmware};
+use super::logic::{Link, Polled, Poller};
 use super::port::{Port, PortError};
 use super::{Pn532Config, Timing};
-use crate::{Credential, ReaderEvent, ReaderHealth};
+use crate::ReaderEvent;
 
 /// Runs until the reader handle is dropped.
 pub(super) async fn run(
@@ -17,25 +18,17 @@ pub(super) async fn run(
 ) {
     let device = config.device.display().to_string();
     let timing = config.timing;
-    // The lane starts out assuming its reader works; only a change is news.
-    let mut online = true;
-    let mut backoff = timing.retry_min;
+    let mut link = Link::new(&timing);
     loop {
         let why = match connect(&config).await {
             Ok((port, firmware)) => {
                 fw.send_replace(Some(firmware));
                 tracing::info!(%device, %firmware, "PN532 answering");
-                if !online {
-                    online = true;
-                    if tx
-                        .send(ReaderEvent::Health(ReaderHealth::Ok))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
+                if let Some(event) = link.up()
+                    && tx.send(event).await.is_err()
+                {
+                    return;
                 }
-                backoff = timing.retry_min;
                 match poll(port, &timing, &tx).await {
                     Some(e) => e,
                     None => return,
@@ -43,22 +36,16 @@ pub(super) async fn run(
             }
             Err(e) => e,
         };
-        let why = format!("PN532 on {device}: {why}");
-        if online {
-            online = false;
-            tracing::warn!(reason = %why, "card reader offline");
-            let event = ReaderEvent::Health(ReaderHealth::Offline(why));
-            if tx.send(event).await.is_err() {
-                return;
-            }
-        } else {
-            tracing::debug!(reason = %why, ?backoff, "card reader still offline");
+        let (event, wait) = link.down(format!("PN532 on {device}: {why}"));
+        if let Some(event) = event
+            && tx.send(event).await.is_err()
+        {
+            return;
         }
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = tx.closed() => return,
         }
-        backoff = (backoff * 2).min(timing.retry_max);
     }
 }
 
@@ -82,33 +69,21 @@ async fn poll(
     timing: &Timing,
     tx: &mpsc::Sender<ReaderEvent>,
 ) -> Option<PortError> {
-    let mut present = Present::new(timing.absent_polls);
-    let mut misses = 0;
+    let mut poller = Poller::new(timing);
     loop {
         let listed = port
             .exchange(command::IN_LIST_PASSIVE_TARGET, &command::LIST_ONE_TYPE_A)
             .await
             .and_then(|data| Ok(command::listed_card(&data)?));
-        let event = match listed {
-            Ok(card) => {
-                misses = 0;
-                present.seen(card).map(ReaderEvent::Card)
-            }
-            Err(PortError::Answer(e)) => {
-                // The PN532 answered, so it works; the card did not read cleanly.
-                misses = 0;
-                tracing::warn!(error = %e, "PN532: card not read cleanly");
-                Some(ReaderEvent::Misread)
-            }
-            Err(e @ PortError::Io(_)) => return Some(e),
-            Err(e) => {
-                misses += 1;
-                tracing::warn!(error = %e, misses, "PN532: exchange failed");
-                if misses >= timing.misses {
-                    return Some(e);
-                }
-                None
-            }
+        let polled = match listed {
+            Ok(card) => Polled::Listed(card),
+            Err(PortError::Answer(e)) => Polled::BadAnswer(e),
+            Err(e @ PortError::Io(_)) => Polled::Fatal(e),
+            Err(e) => Polled::Failed(e),
+        };
+        let event = match poller.polled(polled) {
+            Ok(event) => event,
+            Err(e) => return Some(e),
         };
         if let Some(event) = event {
             match tx.try_send(event) {
@@ -123,71 +98,5 @@ async fn poll(
             _ = tokio::time::sleep(timing.poll) => {}
             _ = tx.closed() => return None,
         }
-    }
-}
-
-/// Which card is in the field, so a held card is one read.
-struct Present {
-    card: Option<Credential>,
-    empty: u32,
-    absent_polls: u32,
-}
-
-impl Present {
-    fn new(absent_polls: u32) -> Present {
-        Present {
-            card: None,
-            empty: 0,
-            absent_polls: absent_polls.max(1),
-        }
-    }
-
-    /// What one poll saw; returns a card to report if it is new to the field.
-    fn seen(&mut self, card: Option<Credential>) -> Option<Credential> {
-        match card {
-            None => {
-                self.empty += 1;
-                // One empty poll can be RF noise under a held card.
-                if self.empty >= self.absent_polls {
-                    self.card = None;
-                }
-                None
-            }
-            Some(card) => {
-                self.empty = 0;
-                if self.card.as_ref() == Some(&card) {
-                    return None;
-                }
-                self.card = Some(card.clone());
-                Some(card)
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn card(b: u8) -> Option<Credential> {
-        Some(Credential {
-            uid: vec![b, 2, 3, 4],
-        })
-    }
-
-    #[test]
-    fn a_held_card_is_one_read_and_a_swap_two() {
-        let mut p = Present::new(2);
-        assert_eq!(p.seen(card(1)), card(1));
-        assert_eq!(p.seen(card(1)), None);
-        // One empty poll is noise: still the same card.
-        assert_eq!(p.seen(None), None);
-        assert_eq!(p.seen(card(1)), None);
-        // Swapped with no empty poll in between.
-        assert_eq!(p.seen(card(2)), card(2));
-        // Gone for two polls, then back: a new read.
-        assert_eq!(p.seen(None), None);
-        assert_eq!(p.seen(None), None);
-        assert_eq!(p.seen(card(2)), card(2));
     }
 }

@@ -173,6 +173,21 @@ fn pins_of_the_readers_bus_are_refused() {
         ),
         (12, 1)
     );
+    assert_eq!(
+        one(
+            "[hardware]\nreader = \"spi\"\nreader_device = \"/dev/spidev1.0\"\n\
+             [hardware.pins]\narming_loop = 24\nbuzzer = 19\n",
+            "reader = \"spi\" on SPI1 uses GPIO 16-21"
+        ),
+        (14, 1)
+    );
+    assert!(
+        problems(
+            "[hardware]\nreader = \"spi\"\nreader_device = \"/dev/spidev1.0\"\n\
+             [hardware.pins]\narming_loop = 24\ngreen = 9\n"
+        )
+        .is_empty()
+    );
     // Free again once the reader is elsewhere: SPI leaves the UART pins,
     // a USB serial adapter takes no header pin at all.
     assert!(problems("[hardware]\nreader = \"spi\"\n[hardware.pins]\ngreen = 14\n").is_empty());
