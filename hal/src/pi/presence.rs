@@ -17,8 +17,11 @@ use crate::{HalError, Presence, Sensor, SensorEvent, SensorState};
 /// and 200 register reads a second are nothing to a Pi.
 pub const POLL: Duration = Duration::from_millis(5);
 
-/// A reading counts once it has been the same for `hold`; a shorter blip
-/// (relay contact bounce, a pedestrian's trolley) is ignored.
+/// Debouncing that errs on the side of a vehicle: a reading that something
+/// is there (occupied, or a fault, which the lane counts as a vehicle)
+/// counts at once, so a car arriving under the barrier is never seen late;
+/// "clear" counts only once it has held for `hold`, so a contact bounce or
+/// a gap between a car and its trailer never reads as an empty loop.
 #[derive(Debug, Clone)]
 pub struct Debounce {
     stable: SensorState,
@@ -48,6 +51,11 @@ impl Debounce {
         if raw == self.stable {
             self.candidate = None;
             return None;
+        }
+        if raw != SensorState::Clear {
+            self.stable = raw;
+            self.candidate = None;
+            return Some(raw);
         }
         let since = match self.candidate {
             Some((state, since)) if state == raw => since,

@@ -80,29 +80,39 @@ async fn next_within(
 }
 
 #[test]
-fn debounce_counts_a_level_only_once_it_has_held() {
+fn something_there_counts_at_once_and_clear_only_once_it_has_held() {
     let t0 = Instant::now();
     let at = |ms: u64| t0 + Duration::from_millis(ms);
     let mut d = Debounce::new(SensorState::Clear, HOLD);
-    assert_eq!(d.sample(SensorState::Occupied, at(0)), None);
-    assert_eq!(d.sample(SensorState::Occupied, at(49)), None);
-    // A bounce back restarts the wait.
-    assert_eq!(d.sample(SensorState::Clear, at(50)), None);
-    assert_eq!(d.sample(SensorState::Occupied, at(60)), None);
-    assert_eq!(d.sample(SensorState::Occupied, at(109)), None);
-    assert_eq!(d.state(), SensorState::Clear);
+    // A car arriving is never seen late.
     assert_eq!(
-        d.sample(SensorState::Occupied, at(110)),
+        d.sample(SensorState::Occupied, at(0)),
         Some(SensorState::Occupied)
     );
+    assert_eq!(d.sample(SensorState::Occupied, at(10)), None);
+    // Clear must hold; a bounce back (a trailer's gap) restarts the wait.
+    assert_eq!(d.sample(SensorState::Clear, at(20)), None);
+    assert_eq!(d.sample(SensorState::Clear, at(69)), None);
+    assert_eq!(d.sample(SensorState::Occupied, at(70)), None);
+    assert_eq!(d.sample(SensorState::Clear, at(80)), None);
+    assert_eq!(d.sample(SensorState::Clear, at(129)), None);
     assert_eq!(d.state(), SensorState::Occupied);
-    assert_eq!(d.sample(SensorState::Occupied, at(500)), None);
-    // A different new state restarts it too.
-    assert_eq!(d.sample(SensorState::Fault, at(600)), None);
-    assert_eq!(d.sample(SensorState::Clear, at(640)), None);
-    assert_eq!(d.sample(SensorState::Clear, at(689)), None);
     assert_eq!(
-        d.sample(SensorState::Clear, at(690)),
+        d.sample(SensorState::Clear, at(130)),
+        Some(SensorState::Clear)
+    );
+    // A fault counts at once too, even from occupied; clear after it holds.
+    assert_eq!(
+        d.sample(SensorState::Occupied, at(200)),
+        Some(SensorState::Occupied)
+    );
+    assert_eq!(
+        d.sample(SensorState::Fault, at(210)),
+        Some(SensorState::Fault)
+    );
+    assert_eq!(d.sample(SensorState::Clear, at(220)), None);
+    assert_eq!(
+        d.sample(SensorState::Clear, at(270)),
         Some(SensorState::Clear)
     );
 }
@@ -151,20 +161,27 @@ async fn inputs_map_to_their_sensors_with_their_polarity() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_edge_counts_after_the_debounce_time_and_a_blip_never() {
+async fn a_vehicle_counts_at_the_next_poll_and_a_clear_blip_never() {
     let gpio = idle();
     let mut p = build(&mut gpio.clone(), &wiring()).unwrap().presence;
-    // A blip shorter than the debounce time: no event, ever.
-    gpio.set_input(17, Level::Low);
+    let start = Instant::now();
+    gpio.set_input(27, Level::Low);
+    let e = next_within(&mut p, HOLD * 10).await;
+    assert_eq!(e, Some(event(Sensor::Safety, SensorState::Occupied)));
+    assert!(start.elapsed() <= POLL * 2, "{:?}", start.elapsed());
+
+    // The loop reads clear for less than the debounce time (the gap
+    // between a car and its trailer): no event, ever.
+    gpio.set_input(27, Level::High);
     assert_eq!(next_within(&mut p, HOLD / 2).await, None);
-    gpio.set_input(17, Level::High);
+    gpio.set_input(27, Level::Low);
     assert_eq!(next_within(&mut p, HOLD * 10).await, None);
-    assert_eq!(p.current(Sensor::Arming), SensorState::Clear);
+    assert_eq!(p.current(Sensor::Safety), SensorState::Occupied);
 
     let start = Instant::now();
-    gpio.set_input(17, Level::Low);
+    gpio.set_input(27, Level::High);
     let e = next_within(&mut p, HOLD * 10).await;
-    assert_eq!(e, Some(event(Sensor::Arming, SensorState::Occupied)));
+    assert_eq!(e, Some(event(Sensor::Safety, SensorState::Clear)));
     let took = start.elapsed();
     assert!(took >= HOLD && took <= HOLD + POLL * 2, "{took:?}");
 }
