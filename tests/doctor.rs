@@ -378,3 +378,22 @@ async fn with_the_daemon_running_the_hardware_is_left_alone() {
     // The daemon still has its sim (doctor neither took nor removed it).
     gate.sim_state().await;
 }
+
+#[tokio::test]
+async fn a_reachable_broker_passes() {
+    let broker = common::broker::Broker::start().await;
+    let mqtt = format!("true\nhost = \"127.0.0.1\"\nport = {}", broker.port());
+    let (_dir, config) = gate_dir(&[("enabled", &mqtt)]);
+    let (status, lines) = tokio::task::spawn_blocking(move || doctor(&config, &["--no-wait"]))
+        .await
+        .unwrap();
+    let line = result(&lines, "broker");
+    assert!(
+        line.starts_with(&format!(
+            "PASS  broker     mqtt://127.0.0.1:{}",
+            broker.port()
+        )),
+        "{lines:#?}"
+    );
+    assert_exit_matches(status, &lines);
+}
