@@ -75,6 +75,10 @@ impl Default for Options {
 /// The hardware checks, in the order they are made.
 const HARDWARE: [&str; 6] = ["reader", "card", "loops", "loop test", "lamps", "barrier"];
 
+/// How long the sim may take, when doctor is done, to hand its watchers
+/// what the last checks did.
+const SIM_DRAIN: Duration = Duration::from_secs(2);
+
 /// Runs every check against the config at `path`, printing as it goes.
 pub async fn run<W: Write>(path: &Path, options: &Options, s: &mut Session<W>) {
     let cfg = match config::load(path) {
@@ -166,8 +170,12 @@ async fn hardware<W: Write>(cfg: &Config, options: &Options, s: &mut Session<W>)
                         );
                     }
                 };
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let server = tokio::spawn(async move {
-                if let Err(e) = parts.server.run().await {
+                let stopped = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = parts.server.run_until(stopped).await {
                     tracing::error!(error = %e, "the sim socket stopped");
                 }
             });
@@ -184,9 +192,13 @@ async fn hardware<W: Write>(cfg: &Config, options: &Options, s: &mut Session<W>)
                 &mut feedback,
             )
             .await;
-            // Dropping the server's future closes the socket and removes it.
-            server.abort();
-            let _ = server.await;
+            // Watchers get what the last checks did, then the socket goes
+            // (bounded: a watcher that does not read must not hold doctor).
+            let _ = stop.send(());
+            let abort = server.abort_handle();
+            if tokio::time::timeout(SIM_DRAIN, server).await.is_err() {
+                abort.abort();
+            }
         }
         Backend::Pi => {
             let reader = crate::daemon::reader::open(&cfg.hardware, None);

@@ -1,5 +1,6 @@
 //! The control socket: accepts clients, applies their requests, feeds watchers.
 
+use std::future::Future;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,17 +41,31 @@ impl SimServer {
     /// client's task with it (a daemon that stops leaves nothing running)
     /// and removes the socket file.
     pub async fn run(self) -> Result<(), HalError> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// [`SimServer::run`] until `stop` resolves; then every watcher is sent
+    /// the lines already queued for it (the outputs of the last commands)
+    /// before its connection ends, so a watcher sees everything the
+    /// hardware did up to the stop. `parkgate doctor` stops its sim so.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<(), HalError> {
         let mut clients = tokio::task::JoinSet::new();
+        let (drain, draining) = tokio::sync::watch::channel(false);
+        tokio::pin!(stop);
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let (stream, _) = accepted.map_err(|e| io_err("accept on", &self.path, e))?;
-                    clients.spawn(serve(stream, self.shared.clone()));
+                    clients.spawn(serve(stream, self.shared.clone(), draining.clone()));
                 }
                 // Reap the clients that left, so the set does not grow.
                 Some(_) = clients.join_next(), if !clients.is_empty() => {}
+                () = &mut stop => break,
             }
         }
+        let _ = drain.send(true);
+        while clients.join_next().await.is_some() {}
+        Ok(())
     }
 }
 
@@ -88,7 +103,11 @@ fn remove_stale(path: &Path) -> Result<(), HalError> {
 /// lines once it asked to watch. A watcher that closes its sending side
 /// (`echo '{"cmd":"watch"}' | nc -U sim.sock`) keeps receiving; the
 /// connection ends when the client is gone.
-async fn serve(stream: UnixStream, shared: Arc<Shared>) {
+async fn serve(
+    stream: UnixStream,
+    shared: Arc<Shared>,
+    mut draining: tokio::sync::watch::Receiver<bool>,
+) {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let mut buf = Vec::new();
@@ -119,6 +138,16 @@ async fn serve(stream: UnixStream, shared: Arc<Shared>) {
                 reply.to_string()
             }
             line = next_watch(&mut watch) => line,
+            _ = draining.changed() => {
+                // The server stops: what is queued for a watcher goes out,
+                // then the connection ends.
+                while let Some(Ok(line)) = watch.as_mut().map(|rx| rx.try_recv()) {
+                    if write.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+                break;
+            }
         };
         if write
             .write_all(format!("{out}\n").as_bytes())

@@ -1191,3 +1191,32 @@ async fn stopping_the_server_ends_its_clients_too() {
     );
     assert!(!path.exists(), "the socket file is gone");
 }
+
+#[tokio::test]
+async fn a_stopping_server_hands_watchers_what_is_queued_then_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.sock");
+    let mut parts = bind(&path, SensorStates::default()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(parts.server.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let mut watch = SimClient::connect(&path)
+        .await
+        .unwrap()
+        .watch()
+        .await
+        .unwrap();
+    // The last commands, and at once the stop: nothing has been read yet.
+    parts.barrier.command(BarrierCommand::Up).await.unwrap();
+    parts.barrier.command(BarrierCommand::Down).await.unwrap();
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    let mut barrier = Vec::new();
+    while let Some(line) = watch.next().await.unwrap() {
+        if let WatchLine::Out(SimOutput::Barrier { cmd }) = line {
+            barrier.push(cmd);
+        }
+    }
+    assert_eq!(barrier, [BarrierCommand::Up, BarrierCommand::Down]);
+}
