@@ -1,0 +1,299 @@
+//! Issue 10's figures at the seed's scale: 1,000,000 users (a card, a
+//! vehicle and a plan each), 50,000 reservations a day kept 30 days, 1,000
+//! spots, 800 vehicles inside; each figure next to a baseline measured in
+//! the same run (a bare indexed one-row lookup plus an fsync'd one-row
+//! insert in a scratch SQLite file, WAL, `synchronous=FULL`) and its target.
+//!
+//! Run: `cargo bench --bench scale`. Scale down with `USERS`, `PER_DAY`,
+//! `DECISIONS` (timed back to back, default 10,000) and `MORE` (the further
+//! decisions before the second RSS reading, default 100,000).
+//!
+//! Measured: card decision with its durable commit, back to back (the store
+//! calls the daemon makes: `facts`, `policy::decide`, `record`); availability
+//! (`load_at` + `availability::free`, what `parkgate availability` runs) now
+//! and over the next 24 h; `Db::open` to a first decision (page cache warm);
+//! store size; bytes written per passage (`/proc/self/io`); RSS of this
+//! process (seeding included, so an upper bound for the daemon).
+//!
+//! At the seed's 50,000 bookings a day on 1,000 spots the lot is full: the
+//! 800 insiders' exits are admitted, most re-entries are denied (a `denied`
+//! event, still one durable commit each); the admitted count is printed.
+//!
+//! Not here (see issue 10): the tap-to-barrier time through the sim socket,
+//! `parkgate replica apply` against the `sqlite3` CLI (the `snapshot` bench
+//! measures staging), pruning at peak traffic, a cold-cache start-up, and
+//! whether start-up scans (only its time is measured).
+
+#[path = "scale/seed.rs"]
+mod seed;
+
+use std::time::Instant;
+
+use chrono::Duration;
+use parkgate::config::{self, Config};
+use parkgate::domain::availability;
+use parkgate::domain::contract::{Clock, EventBody};
+use parkgate::domain::lane::{Commit, Draft};
+use parkgate::domain::model::*;
+use parkgate::domain::policy::{self, Context, Decision};
+use parkgate::store::{Db, Ident};
+use rusqlite::{Connection, params};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).map_or(default, |s| s.parse().expect(name))
+}
+
+fn main() {
+    let s = seed::Scale {
+        users: env("USERS", 1_000_000),
+        per_day: env("PER_DAY", 50_000),
+        inside: 800,
+    };
+    let (runs, more) = (env("DECISIONS", 10_000), env("MORE", 100_000));
+    let cfg = lot_config();
+    let now = seed::ts("2026-11-23T09:00:00+07:00");
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("scale.db");
+    let mut db = Db::open(&path, Ident::from(&cfg)).unwrap();
+    let t = Instant::now();
+    seed::populate(&mut db, &s, now);
+    println!(
+        "seeded {} users, {} reservations ({}/day x {} days), {} spots, {} inside in {:.1} s\n",
+        s.users,
+        s.per_day as i64 * seed::DAYS,
+        s.per_day,
+        seed::DAYS,
+        seed::SPOTS,
+        s.inside,
+        t.elapsed().as_secs_f64()
+    );
+    let ctx = context(&cfg);
+    let base = stats(baseline(dir.path(), s.users, runs));
+    row("baseline: indexed lookup + fsync'd insert", base, None);
+
+    // 1. Decisions back to back: insiders leave and come back, in pairs.
+    let io0 = proc_io();
+    let mut admitted = 0;
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let t = Instant::now();
+        admitted += usize::from(pass(&mut db, &ctx, i, now));
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let io1 = proc_io();
+    let rss1 = rss_kb();
+    let dec = stats(times);
+    row("card decision + durable commit", dec, None);
+    println!("  ({admitted} of {runs} admitted)");
+    let ok = |v: f64, max: f64| if v <= max { "PASS" } else { "MISS" };
+    println!(
+        "  median {:.1}x baseline, p99 {:.1}x (target <= 2x): {} / {}\n",
+        dec.0 / base.0,
+        dec.1 / base.1,
+        ok(dec.0 / base.0, 2.0),
+        ok(dec.1 / base.1, 2.0)
+    );
+
+    // 2. Availability now and over the next 24 h.
+    for (name, step) in [("availability now", 0), ("availability, next 24 h", 1)] {
+        let avail = stats(
+            (0..1_000)
+                .map(|i| {
+                    let at = now + Duration::seconds(step * (i * 86_400 / 1_000));
+                    let t = Instant::now();
+                    let load = db.load_at("main", at, now, 30, 60).unwrap();
+                    std::hint::black_box(availability::free(&cfg.capacity, &load));
+                    t.elapsed().as_secs_f64() * 1e6
+                })
+                .collect(),
+        );
+        row(name, avail, Some(10_000.0));
+    }
+
+    // 3. Start-up: open the store and decide a card.
+    drop(db);
+    let t = Instant::now();
+    let mut db = Db::open(&path, Ident::from(&cfg)).unwrap();
+    let open = t.elapsed().as_secs_f64() * 1e3;
+    let facts = db.facts(&seed::uid(0), "main", now, 30, 60).unwrap();
+    std::hint::black_box(policy::decide(&facts, &ctx, now));
+    let first = t.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "\nstart-up: Db::open {open:.1} ms, to a first decision {first:.1} ms (target < 100 ms, warm page cache): {}",
+        ok(first, 100.0)
+    );
+
+    // 4. Size and wear.
+    let size = |p: &std::path::Path| -> f64 {
+        ["", "-wal"]
+            .iter()
+            .filter_map(|x| std::fs::metadata(format!("{}{x}", p.display())).ok())
+            .map(|m| m.len() as f64 / 1e6)
+            .sum()
+    };
+    let (main, replica) = (size(&path), size(&db.files().replica));
+    println!(
+        "store on disk, with WALs: main {main:.0} MB + replica {replica:.0} MB = {:.0} MB, {:.0} MB per million users at this size",
+        main + replica,
+        (main + replica) / (s.users as f64 / 1e6)
+    );
+    println!(
+        "written per passage over {runs}: {:.0} bytes to disk (write_bytes), {:.0} bytes through write() (wchar)",
+        (io1.0 - io0.0) as f64 / runs as f64,
+        (io1.1 - io0.1) as f64 / runs as f64
+    );
+
+    // 5. RSS of this process (seeding included): after `runs`, then `more`.
+    for i in runs..runs + more {
+        pass(&mut db, &ctx, i, now);
+    }
+    let rss2 = rss_kb();
+    println!(
+        "RSS (this bench process, in-process store): {:.1} MB after {runs} decisions (target < 16 MB): {}; {:.1} MB after {more} more (flat: growth < 1 MB): {}",
+        rss1 as f64 / 1024.0,
+        ok(rss1 as f64, 16.0 * 1024.0),
+        rss2 as f64 / 1024.0,
+        ok(rss2 as f64 - rss1 as f64, 1024.0)
+    );
+}
+
+/// Decision `i`: insider `i / 2` leaves (even `i`) or comes back (odd),
+/// decided and committed as the daemon does. Whether it was admitted.
+fn pass(db: &mut Db, ctx: &Context, i: usize, now: Timestamp) -> bool {
+    let at = now + Duration::milliseconds(i as i64 * 10);
+    let card = seed::uid(i / 2 % 800);
+    let facts = db.facts(&card, "main", at, 30, 60).unwrap();
+    let (bodies, admitted) = match policy::decide(&facts, ctx, at) {
+        Decision::Admit { event, alerts, .. } => {
+            let alerts = alerts.into_iter().map(EventBody::Alert);
+            (
+                std::iter::once(event).chain(alerts).collect::<Vec<_>>(),
+                true,
+            )
+        }
+        Decision::Deny { denied, alert, .. } => {
+            let alert = alert.into_iter().map(EventBody::Alert);
+            let denied = std::iter::once(EventBody::Denied(denied));
+            (denied.chain(alert).collect(), false)
+        }
+    };
+    let events = bodies
+        .into_iter()
+        .map(|body| Draft {
+            event_id: ulid::Ulid::new().to_string(),
+            body,
+        })
+        .collect();
+    let commit = Commit {
+        events,
+        lockdown: None,
+    };
+    db.record(commit, at, Clock::Synced).unwrap();
+    admitted
+}
+
+/// `runs` times (µs) of an indexed lookup among `rows` plus an fsync'd
+/// one-row insert, in a scratch SQLite file (WAL, synchronous=FULL).
+fn baseline(dir: &std::path::Path, rows: usize, runs: usize) -> Vec<f64> {
+    let mut conn = Connection::open(dir.join("baseline.db")).unwrap();
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+        .unwrap();
+    conn.pragma_update(None, "synchronous", "FULL").unwrap();
+    conn.execute_batch(
+        "CREATE TABLE cards (card TEXT PRIMARY KEY, user_id TEXT NOT NULL);
+         CREATE TABLE log (id INTEGER PRIMARY KEY, card TEXT, at TEXT, json TEXT);",
+    )
+    .unwrap();
+    let tx = conn.transaction().unwrap();
+    for i in 0..rows {
+        tx.execute(
+            "INSERT INTO cards VALUES (?1, ?2)",
+            params![seed::uid(i), i as i64],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    (0..runs)
+        .map(|i| {
+            let card = seed::uid(i * 7919 % rows);
+            let t = Instant::now();
+            let user: String = conn
+                .prepare_cached("SELECT user_id FROM cards WHERE card = ?1")
+                .unwrap()
+                .query_row([&card], |r| r.get(0))
+                .unwrap();
+            conn.prepare_cached("INSERT INTO log (card, at, json) VALUES (?1, ?2, ?3)")
+                .unwrap()
+                .execute(params![card, "2026-11-23T09:00:00+07:00", user])
+                .unwrap();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect()
+}
+
+/// Median and p99.
+fn stats(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[(v.len() - 1) * 99 / 100])
+}
+
+/// One line of figures in µs; with a p99 target in µs, PASS/MISS.
+fn row(name: &str, (median, p99): (f64, f64), p99_max: Option<f64>) {
+    let verdict = p99_max.map_or(String::new(), |max| {
+        let v = if p99 < max { "PASS" } else { "MISS" };
+        format!("  (p99 target < {:.0} ms): {v}", max / 1e3)
+    });
+    println!("{name:<45} median {median:>9.1} µs  p99 {p99:>9.1} µs{verdict}");
+}
+
+/// `write_bytes` and `wchar` of this process.
+fn proc_io() -> (u64, u64) {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let field = |k: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(k)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("write_bytes:"), field("wchar:"))
+}
+
+fn rss_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn context(cfg: &Config) -> Context<'_> {
+    Context {
+        lot: "main",
+        role: Role::Both,
+        anti_passback: AntiPassback::Soft,
+        early_grace_min: 30,
+        late_grace_min: 60,
+        lockdown: false,
+        capacity: &cfg.capacity,
+        tariff: &cfg.tariff,
+        tz: cfg.tz(),
+    }
+}
+
+fn lot_config() -> Config {
+    let mut cfg = config::parse(include_str!("../config/example.toml")).expect("example config");
+    cfg.gate.lot = "main".into();
+    cfg.capacity.total = Some(1_000);
+    cfg.capacity.standard = 800;
+    cfg.capacity.compact = 100;
+    cfg.capacity.large = 50;
+    cfg.capacity.oversize = 10;
+    cfg.capacity.motorcycle = 40;
+    cfg
+}
