@@ -15,15 +15,16 @@ mod files;
 mod housekeeping;
 mod integrity;
 mod journal;
+mod kept;
 mod occupancy;
 mod outbox;
 mod presence;
+mod recount;
 mod replica;
 mod schema;
 mod snapshot;
 #[cfg(test)]
 mod tests;
-pub mod warm;
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -96,8 +97,11 @@ pub struct Db {
     files: Files,
     /// The directory an in-memory store keeps its replica files in.
     _scratch: Option<tempfile::TempDir>,
-    /// The last load counted for decisions (see [`warm`]).
-    warm: std::cell::RefCell<Option<warm::Warm>>,
+    /// The lot's load, kept in step with every write (see [`kept`]).
+    kept: std::cell::RefCell<Option<kept::Kept>>,
+    /// The wall-clock time (ms) of the last decision's load and when on
+    /// the monotonic clock: the idle store thread reads ahead from there.
+    last_decision: std::cell::RefCell<Option<(i64, std::time::Instant)>>,
     /// Run inside every [`Db::record`] transaction just before it commits.
     before_commit: Option<Box<dyn FnMut() + Send>>,
 }
@@ -147,12 +151,14 @@ impl Db {
         conn.busy_timeout(Duration::from_secs(5))?;
         files::attach(&conn, &files.replica)?;
         schema::migrate(&mut conn)?;
+        conn.execute_batch(kept::TRIGGERS)?;
         Ok(Db {
             conn,
             ident,
             files,
             _scratch: scratch,
-            warm: Default::default(),
+            kept: Default::default(),
+            last_decision: Default::default(),
             before_commit: None,
         })
     }
@@ -175,7 +181,7 @@ impl Db {
     }
 }
 
-/// How long the store thread waits for a job before warming the load anyway.
+/// How long the store thread waits for a job before its idle work anyway.
 const IDLE: Duration = Duration::from_millis(1000);
 
 /// A job for the store thread.
@@ -223,9 +229,10 @@ impl Store {
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
-                    // After the answer went out: the next decision finds the load warm.
-                    if let Err(e) = db.warm_up() {
-                        tracing::warn!(error = %e, "counting the lot's load failed");
+                    // After the answer went out: the next decision finds
+                    // the bookings it needs already read.
+                    if let Err(e) = db.tick(std::time::Instant::now()) {
+                        tracing::warn!(error = %e, "reading ahead the lot's bookings failed");
                     }
                 }
             })

@@ -80,7 +80,7 @@ impl Db {
             [ms(&now)],
         )?;
         tx.commit()?;
-        self.cool();
+        self.written(super::kept::Touched::Nothing);
         Ok(Pruned {
             events,
             applied,

@@ -72,7 +72,7 @@ impl Db {
             hook();
         }
         tx.commit()?;
-        self.cool();
+        self.written(super::kept::Touched::Nothing);
         Ok(events)
     }
 

@@ -35,7 +35,7 @@ impl Db {
         }
         tx.commit()?;
         if rose > 0 {
-            self.cool();
+            self.written(super::kept::Touched::Nothing);
         }
         Ok(rose > 0)
     }

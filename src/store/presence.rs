@@ -30,7 +30,7 @@ impl Db {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let applied = apply_effect(&tx, event, false)?;
         tx.commit()?;
-        self.cool();
+        self.written(super::kept::Touched::Nothing);
         Ok(applied)
     }
 

@@ -9,6 +9,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::codec::{
     REPLICA_HEARD, enum_text, get_meta, ms, replica_seq, set_meta, set_replica_seq, ts_text,
 };
+use super::kept::Touched;
 use super::{Db, StoreError};
 use crate::domain::contract::{ChangeBatch, Kind, Op, Record, VERSION};
 
@@ -77,7 +78,7 @@ impl Db {
         apply_ops(&tx, &batch.ops, &LIVE)?;
         set_replica_seq(&tx, batch.seq)?;
         tx.commit()?;
-        self.cool();
+        self.written(Touched::Ops(&batch.ops));
         Ok(Applied::Applied { seq: batch.seq })
     }
 
@@ -99,7 +100,7 @@ impl Db {
         apply_ops(&tx, ops, &LIVE)?;
         set_replica_seq(&tx, seq)?;
         tx.commit()?;
-        self.cool();
+        self.written(Touched::All);
         Ok(())
     }
 }

@@ -355,6 +355,27 @@ pub(super) const REPLICA_MIGRATIONS: &[&str] = &[
         chunk INTEGER PRIMARY KEY
     ) STRICT;
     "#,
+    // 1 -> 2: the longest booking ever written (ms), kept by a trigger:
+    // availability at a later time reads only the bookings that can last
+    // until then, without a scan to find out how long they run.
+    r#"
+    INSERT INTO replica_meta (key, value) VALUES ('reservation_span_ms',
+        COALESCE((SELECT MAX(end_ms - start_ms) FROM reservations), 0));
+    CREATE TRIGGER reservation_span_ins AFTER INSERT ON reservations
+    WHEN new.end_ms - new.start_ms >
+         (SELECT value FROM replica_meta WHERE key = 'reservation_span_ms')
+    BEGIN
+        UPDATE replica_meta SET value = new.end_ms - new.start_ms
+        WHERE key = 'reservation_span_ms';
+    END;
+    CREATE TRIGGER reservation_span_upd AFTER UPDATE OF start_ms, end_ms ON reservations
+    WHEN new.end_ms - new.start_ms >
+         (SELECT value FROM replica_meta WHERE key = 'reservation_span_ms')
+    BEGIN
+        UPDATE replica_meta SET value = new.end_ms - new.start_ms
+        WHERE key = 'reservation_span_ms';
+    END;
+    "#,
 ];
 
 /// Brings the database to the latest version, in one transaction.

@@ -249,7 +249,7 @@ impl Db {
         // Whatever happened, a replica is attached again: the new one or
         // the old one.
         files::attach(&self.conn, &self.files.replica)?;
-        self.cool();
+        self.written(super::kept::Touched::All);
         Ok(if replaced? {
             Adopted::Swapped { seq }
         } else {

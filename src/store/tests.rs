@@ -4,12 +4,12 @@ mod actor;
 mod facts;
 mod housekeeping;
 mod journal;
+mod kept;
 mod lane_agreement;
 mod outbox;
 mod replica;
 mod schema;
 mod snapshot;
-mod warm;
 
 use chrono::DateTime;
 

@@ -399,7 +399,7 @@ fn a_second_snapshot_works_and_the_schema_is_as_fresh() {
 }
 
 #[test]
-fn the_swap_drops_the_warm_load() {
+fn the_swap_makes_the_kept_load_again() {
     let mut db = with_old_replica();
     let mut st = db.staging().unwrap();
     let plain = LoadKind {
