@@ -6,7 +6,8 @@
 //!
 //! Run: `cargo bench --bench scale`. Scale down with `USERS`, `PER_DAY`,
 //! `DECISIONS` (timed back to back, default 10,000) and `MORE` (the further
-//! decisions before the second RSS reading, default 100,000).
+//! decisions before the second RSS reading, default 100,000); `BENCH_DIR`
+//! puts the stores on another disk.
 //!
 //! Measured: card decision with its durable commit, back to back (the store
 //! calls the daemon makes: `facts`, `policy::decide`, `record`); availability
@@ -52,7 +53,10 @@ fn main() {
     let (runs, more) = (env("DECISIONS", 10_000), env("MORE", 100_000));
     let cfg = lot_config();
     let now = seed::ts("2026-11-23T09:00:00+07:00");
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // BENCH_DIR: where the stores live (the disk that is measured; on a Pi,
+    // its SD card). Default: the target directory's scratch space.
+    let base = std::env::var("BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").into());
+    let dir = tempfile::tempdir_in(base).unwrap();
     let path = dir.path().join("scale.db");
     let mut db = Db::open(&path, Ident::from(&cfg)).unwrap();
     let t = Instant::now();
@@ -75,15 +79,22 @@ fn main() {
     let io0 = proc_io();
     let mut admitted = 0;
     let mut times = Vec::with_capacity(runs);
+    let (mut reads, mut commits) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for i in 0..runs {
         let t = Instant::now();
-        admitted += usize::from(pass(&mut db, &ctx, i, now));
-        times.push(t.elapsed().as_secs_f64() * 1e6);
+        let (ok, read) = pass(&mut db, &ctx, i, now);
+        admitted += usize::from(ok);
+        let total = t.elapsed().as_secs_f64() * 1e6;
+        times.push(total);
+        reads.push(read);
+        commits.push(total - read);
     }
     let io1 = proc_io();
     let rss1 = rss_kb();
     let dec = stats(times);
     row("card decision + durable commit", dec, None);
+    row("  of which facts + decide", stats(reads), None);
+    row("  of which the commit (record)", stats(commits), None);
     println!("  ({admitted} of {runs} admitted)");
     let ok = |v: f64, max: f64| if v <= max { "PASS" } else { "MISS" };
     println!(
@@ -158,12 +169,16 @@ fn main() {
 }
 
 /// Decision `i`: insider `i / 2` leaves (even `i`) or comes back (odd),
-/// decided and committed as the daemon does. Whether it was admitted.
-fn pass(db: &mut Db, ctx: &Context, i: usize, now: Timestamp) -> bool {
+/// decided and committed as the daemon does. Whether it was admitted, and
+/// how long reading and deciding took (µs).
+fn pass(db: &mut Db, ctx: &Context, i: usize, now: Timestamp) -> (bool, f64) {
+    let t = Instant::now();
     let at = now + Duration::milliseconds(i as i64 * 10);
     let card = seed::uid(i / 2 % 800);
     let facts = db.facts(&card, "main", at, 30, 60).unwrap();
-    let (bodies, admitted) = match policy::decide(&facts, ctx, at) {
+    let decision = policy::decide(&facts, ctx, at);
+    let read = t.elapsed().as_secs_f64() * 1e6;
+    let (bodies, admitted) = match decision {
         Decision::Admit { event, alerts, .. } => {
             let alerts = alerts.into_iter().map(EventBody::Alert);
             (
@@ -189,7 +204,7 @@ fn pass(db: &mut Db, ctx: &Context, i: usize, now: Timestamp) -> bool {
         lockdown: None,
     };
     db.record(commit, at, Clock::Synced).unwrap();
-    admitted
+    (admitted, read)
 }
 
 /// `runs` times (µs) of an indexed lookup among `rows` plus an fsync'd

@@ -149,6 +149,9 @@ impl Db {
         conn.pragma_update(None, "synchronous", "FULL")?;
         // Another process (the CLI, sqlite3 while debugging) may hold a lock briefly.
         conn.busy_timeout(Duration::from_secs(5))?;
+        // A decision and its commit run some 25 distinct statements; with
+        // rusqlite's default of 16 cached, each would be parsed again.
+        conn.set_prepared_statement_cache_capacity(64);
         files::attach(&conn, &files.replica)?;
         schema::migrate(&mut conn)?;
         conn.execute_batch(kept::TRIGGERS)?;

@@ -57,6 +57,7 @@ impl Db {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        super::journal::keep_seq_floor(&tx)?;
         let events = tx.execute(
             "DELETE FROM events WHERE delivered = 1 AND at_ms < ?1",
             [ms(&cutoff)],

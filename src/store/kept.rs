@@ -198,8 +198,22 @@ impl Kept {
         for (&kind, &n) in &self.inside_counts {
             load.add(kind, n);
         }
+        // Tallied in a flat array first: thousands of bookings, 20 kinds.
+        let mut held = [0u32; 20];
+        let slot = |k: Kind| {
+            let class = VehicleClass::ALL.iter().position(|&c| c == k.class);
+            class.unwrap_or(0) * 4 + usize::from(k.ada) * 2 + usize::from(k.ev)
+        };
+        let mut kinds = [None; 20];
         for kind in self.window.held_at(now, &self.to) {
-            load.add(kind, 1);
+            let i = slot(kind);
+            held[i] += 1;
+            kinds[i] = Some(kind);
+        }
+        for (kind, n) in kinds.into_iter().zip(held) {
+            if let Some(kind) = kind {
+                load.add(kind, n);
+            }
         }
         // What the counters say is inside beyond the passages seen here (a
         // sibling's events lost, its counters not): vehicles of the class

@@ -349,3 +349,26 @@ fn siblings_counters_keep_the_highest_and_count_what_passages_missed() {
     let facts = db.facts("04A1B2C3D4E5F6", "main", now(), 30, 60).unwrap();
     assert_eq!(facts.siblings, 2);
 }
+
+#[test]
+fn a_seq_is_never_handed_out_twice_even_after_the_whole_journal_is_pruned() {
+    let mut db = mem();
+    let old = now() - minutes(60 * 24 * 40);
+    let events = db
+        .record_bodies(vec![alert(), alert(), alert()], old, Clock::Synced)
+        .unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.gate_seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    db.mark_all_delivered(&seqs).unwrap();
+    db.prune(now() - minutes(60 * 24 * 30), now()).unwrap();
+    assert_eq!(
+        db.events(10).unwrap().len(),
+        0,
+        "all pruned, the newest too"
+    );
+    assert_eq!(db.last_seq().unwrap(), 3);
+    let next = db
+        .record_bodies(vec![alert()], now(), Clock::Synced)
+        .unwrap();
+    assert_eq!(next[0].gate_seq, 4);
+}

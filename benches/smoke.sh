@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Every benchmark at a small size, as CI's smoke test: each builds, runs end
+# to end and prints its figures. At this size the figures mean nothing; the
+# README quotes full-size runs and the command for each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export USERS=2000 PER_DAY=500 DECISIONS=200 MORE=200 EVENTS=2000 TRIALS=1 BATCH=500
+cargo bench --locked --benches
