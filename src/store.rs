@@ -9,6 +9,7 @@
 //! The database runs in WAL mode with `synchronous=FULL`: a committed event
 //! survives a power cut, which the contract requires before the barrier moves.
 
+mod checkpoint;
 mod codec;
 mod facts;
 mod files;
@@ -102,6 +103,10 @@ pub struct Db {
     /// The wall-clock time (ms) of the last decision's load and when on
     /// the monotonic clock: the idle store thread reads ahead from there.
     last_decision: std::cell::RefCell<Option<(i64, std::time::Instant)>>,
+    /// Checkpoints the main file's WAL off the store thread (file stores).
+    _checkpointer: Option<checkpoint::Checkpointer>,
+    /// The replica was written since its WAL was last checkpointed.
+    replica_written: bool,
     /// Run inside every [`Db::record`] transaction just before it commits.
     before_commit: Option<Box<dyn FnMut() + Send>>,
 }
@@ -125,7 +130,10 @@ impl Db {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(%mode, "SQLite refused WAL mode");
         }
-        Db::init(conn, Files::beside(path), ident, None)
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::AUTO_PAGES)?;
+        let mut db = Db::init(conn, Files::beside(path), ident, None)?;
+        db._checkpointer = Some(checkpoint::Checkpointer::spawn(path)?);
+        Ok(db)
     }
 
     /// A store whose own records are in memory (tests, dry runs): same
@@ -162,6 +170,8 @@ impl Db {
             _scratch: scratch,
             kept: Default::default(),
             last_decision: Default::default(),
+            _checkpointer: None,
+            replica_written: false,
             before_commit: None,
         })
     }
@@ -236,6 +246,9 @@ impl Store {
                     // the bookings it needs already read.
                     if let Err(e) = db.tick(std::time::Instant::now()) {
                         tracing::warn!(error = %e, "reading ahead the lot's bookings failed");
+                    }
+                    if let Err(e) = db.checkpoint_replica() {
+                        tracing::warn!(error = %e, "checkpointing the replica's WAL failed");
                     }
                 }
             })

@@ -102,6 +102,9 @@ impl Db {
     /// If that fails the kept load is dropped, and made again when next
     /// needed: never wrong, at worst slower once.
     pub(in crate::store) fn written(&mut self, touched: Touched<'_>) {
+        if !matches!(touched, Touched::Nothing) {
+            self.replica_written = true;
+        }
         if let Err(e) = self.sync(touched) {
             tracing::warn!(error = %e, "the kept load is read again after a failed update");
             *self.kept.get_mut() = None;
