@@ -20,10 +20,9 @@
 //! 800 insiders' exits are admitted, most re-entries are denied (a `denied`
 //! event, still one durable commit each); the admitted count is printed.
 //!
-//! Not here (see issue 10): the tap-to-barrier time through the sim socket,
-//! `parkgate replica apply` against the `sqlite3` CLI (the `snapshot` bench
-//! measures staging), pruning at peak traffic, a cold-cache start-up, and
-//! whether start-up scans (only its time is measured).
+//! Elsewhere: the tap-to-barrier time, the daemon's start-up and RSS
+//! (`benches/daemon.rs`), `parkgate replica apply` against the `sqlite3`
+//! CLI (`benches/apply.rs`), pruning at peak traffic (`benches/prune.rs`).
 
 #[path = "scale/seed.rs"]
 mod seed;
@@ -104,6 +103,16 @@ fn main() {
         ok(dec.0 / base.0, 2.0),
         ok(dec.1 / base.1, 2.0)
     );
+
+    // The kept load the decisions read, against a full recount.
+    let last = now + Duration::milliseconds(runs as i64 * 10);
+    let kept = db.load_at("main", last, last, 30, 60).unwrap();
+    let counted = db.recount("main", last, last, 30, 60).unwrap();
+    println!(
+        "kept load equals a full recount after {runs} passages: {}\n",
+        if kept == counted { "yes" } else { "NO" }
+    );
+    assert_eq!(kept, counted);
 
     // 2. Availability now and over the next 24 h.
     for (name, step) in [("availability now", 0), ("availability, next 24 h", 1)] {
