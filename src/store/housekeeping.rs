@@ -10,11 +10,13 @@ use crate::domain::model::Timestamp;
 /// Rows of each kind one step of the daemon's pruning removes at most.
 ///
 /// Each step is one store job and one transaction, so a card decision queued
-/// behind it waits for one step, not for a day of journal: about 500 rows of
-/// each kind is a few milliseconds with its commit (`cargo bench --bench
-/// prune` measures the wait it adds), and a day at peak traffic (some
-/// 100,000 events) is a few hundred steps.
-pub const PRUNE_STEP: usize = 250;
+/// behind it waits for one step, not for a day of journal; a decision is two
+/// jobs (its facts, its commit) and may find a step ahead of each. About
+/// 100 rows of each kind take about a millisecond (`cargo bench --bench
+/// prune` prints the wait they add); a day at peak traffic (some 100,000
+/// events) is then a thousand steps, a few seconds beside back-to-back
+/// decisions, once an hour.
+pub const PRUNE_STEP: usize = 100;
 
 /// What one [`Db::prune_step`] (or a whole prune) removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
