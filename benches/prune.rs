@@ -68,7 +68,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (base, during, pruned, took) = rt.block_on(async {
+    let (base, during, run, took) = rt.block_on(async {
         let mut next = 0;
         let mut base = Vec::with_capacity(runs);
         for _ in 0..runs {
@@ -80,8 +80,8 @@ fn main() {
             let cutoff = now - TimeDelta::days(RETENTION_DAYS);
             tokio::spawn(async move {
                 let t = Instant::now();
-                let pruned = store.prune(cutoff, now, step).await.unwrap();
-                (pruned, t.elapsed())
+                let run = store.prune(cutoff, now, step).await.unwrap();
+                (run, t.elapsed())
             })
         };
         let mut during = Vec::new();
@@ -89,12 +89,13 @@ fn main() {
             during.push(decide(&store, &cfg, next, now).await);
             next += 1;
         }
-        let (pruned, took) = pruning.await.unwrap();
-        (base, during, pruned, took)
+        let (run, took) = pruning.await.unwrap();
+        (base, during, run, took)
     });
     drop(store);
     thread.join().unwrap();
 
+    let pruned = run.pruned;
     assert_eq!(
         pruned.events,
         passages * 2,
@@ -134,21 +135,39 @@ fn main() {
         during_total.median / base_total.median,
         during_total.p99 / base_total.p99
     );
+    let steps = stats(run.steps.iter().map(|d| d.as_secs_f64() * 1e3).collect());
+    println!(
+        "{:<52} {:>8.2} {:>8.2} {:>8.2}   ({} steps)",
+        "one prune step on the store thread",
+        steps.median,
+        steps.p99,
+        steps.max,
+        run.steps.len()
+    );
     let verdict = |ms: f64| if ms <= 5.0 { "PASS" } else { "MISS" };
     // What pruning adds to a decision is the time its jobs wait behind a
-    // step; the baseline's queueing (the load counted after each commit)
-    // is not pruning's.
+    // step: at most one step each (the pruning has one step out at a time),
+    // so at most the two longest steps.
+    let mut longest = run.steps.clone();
+    longest.sort();
+    let bound: f64 = longest
+        .iter()
+        .rev()
+        .take(2)
+        .map(|d| d.as_secs_f64() * 1e3)
+        .sum();
+    println!(
+        "\nmax added wait behind pruning (two longest steps): {bound:.2} ms (target <= 5 ms): {}",
+        verdict(bound)
+    );
+    // The same seen by the decisions: their queueing during pruning less
+    // the baseline's typical queueing (the load counted after each commit).
+    // Here the machine's own stalls show too: compare the baseline's max.
     let added = during_queued.max - base_queued.median;
     println!(
-        "max added wait behind pruning (max queued during - baseline median queued): {added:.2} ms (target <= 5 ms): {}",
-        verdict(added)
-    );
-    // End to end, fsync jitter included: the slowest decision during
-    // pruning against a typical one without.
-    let end_to_end = during_total.max - base_total.median;
-    println!(
-        "end to end (max during - baseline median, fsync jitter included): {end_to_end:.2} ms: {}",
-        verdict(end_to_end)
+        "max queued during pruning - baseline median queued: {added:.2} ms: {} (baseline's own max - median: {:.2} ms)",
+        verdict(added),
+        base_queued.max - base_queued.median
     );
 }
 

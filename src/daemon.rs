@@ -60,7 +60,7 @@ use crate::config::Config;
 use crate::domain::lane::{Counters, Input, Lane, LaneConfig};
 use crate::domain::model::Timestamp;
 use crate::domain::time::ClockWatch;
-use crate::store::{Pruned, Store, StoreError};
+use crate::store::{PruneRun, Store, StoreError};
 
 pub use wire::{Spawned, serve, spawn, spawn_with};
 
@@ -286,7 +286,12 @@ where
             done = pruned(&mut pruning) => {
                 pruning = None;
                 match done {
-                    Ok(pruned) => tracing::debug!(?pruned, "housekeeping"),
+                    Ok(run) => tracing::debug!(
+                        pruned = ?run.pruned,
+                        steps = run.steps.len(),
+                        longest_ms = run.longest().as_secs_f64() * 1e3,
+                        "housekeeping"
+                    ),
                     // As for any store call: the daemon stops.
                     Err(StoreError::Closed) => return Err(StoreError::Closed.into()),
                     Err(e) => tracing::warn!(error = %e, "pruning the journal failed"),
@@ -303,10 +308,10 @@ where
 }
 
 /// The journal's pruning under way, driven by the loop ([`Gate::housekeeping`]).
-type Pruning = std::pin::Pin<Box<dyn Future<Output = Result<Pruned, StoreError>> + Send>>;
+type Pruning = std::pin::Pin<Box<dyn Future<Output = Result<PruneRun, StoreError>> + Send>>;
 
 /// The end of the pruning under way; never without one.
-async fn pruned(pruning: &mut Option<Pruning>) -> Result<Pruned, StoreError> {
+async fn pruned(pruning: &mut Option<Pruning>) -> Result<PruneRun, StoreError> {
     match pruning {
         Some(pruning) => pruning.await,
         None => std::future::pending().await,

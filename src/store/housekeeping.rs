@@ -1,6 +1,8 @@
 //! What keeps the store bounded and safe over months: HQ command ids seen
 //! (replay protection) and the journal's retention.
 
+use std::time::{Duration, Instant};
+
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{col_u64, int, ms};
@@ -221,25 +223,49 @@ impl Db {
     }
 }
 
+/// What one [`Store::prune`] did, and how long it held the store thread.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneRun {
+    /// The sum of the steps.
+    pub pruned: Pruned,
+    /// Each step's time on the store thread, in order: the longest is the
+    /// most a store job sent meanwhile waited behind one (logged by the
+    /// daemon, as a slow card shows here first).
+    pub steps: Vec<Duration>,
+}
+
+impl PruneRun {
+    /// The longest step.
+    pub fn longest(&self) -> Duration {
+        self.steps.iter().copied().max().unwrap_or_default()
+    }
+}
+
 impl Store {
     /// The daemon's pruning (see [`Db::prune`]): steps of `max_rows` rows
     /// of each kind, each a store job of its own awaited before the next is
     /// sent, so that card decisions sent meanwhile run between steps and
-    /// wait for one step at most. Returns the sum of the steps.
+    /// wait for one step at most.
     pub async fn prune(
         &self,
         cutoff: Timestamp,
         now: Timestamp,
         max_rows: usize,
-    ) -> Result<Pruned, StoreError> {
-        let mut total = Pruned::default();
+    ) -> Result<PruneRun, StoreError> {
+        let mut run = PruneRun::default();
         loop {
-            let step = self
-                .call(move |db| db.prune_step(cutoff, now, max_rows))
-                .await??;
-            total.add(step);
+            let (step, took) = self
+                .call(move |db| {
+                    let started = Instant::now();
+                    let step = db.prune_step(cutoff, now, max_rows);
+                    (step, started.elapsed())
+                })
+                .await?;
+            let step = step?;
+            run.pruned.add(step);
+            run.steps.push(took);
             if !step.more {
-                return Ok(total);
+                return Ok(run);
             }
         }
     }
