@@ -283,7 +283,10 @@ where
             _ = replica_check.tick() => gate.check_replica()?,
             // A pruning still under way an hour on goes on; none starts beside it.
             _ = housekeeping.tick(), if pruning.is_none() => pruning = gate.housekeeping(),
-            done = pruned(&mut pruning) => {
+            // No step is sent while the gate waits on the store: a card's
+            // facts and its commit then find at most one step ahead of them
+            // (the one running when the facts were asked), not one each.
+            done = pruned(&mut pruning), if gate.in_flight.is_empty() => {
                 pruning = None;
                 match done {
                     Ok(run) => tracing::debug!(

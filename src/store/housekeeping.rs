@@ -12,8 +12,9 @@ use crate::domain::model::Timestamp;
 /// Rows of each kind one step of the daemon's pruning removes at most.
 ///
 /// Each step is one store job and one transaction, so a card decision queued
-/// behind it waits for one step, not for a day of journal; a decision is two
-/// jobs (its facts, its commit) and may find a step ahead of each. About
+/// behind it waits for one step, not for a day of journal (the daemon sends
+/// no step while a card's store calls are in flight, so a decision's two
+/// jobs, its facts and its commit, find one step ahead at most). About
 /// 100 rows of each kind take about a millisecond (`cargo bench --bench
 /// prune` prints the wait they add); a day at peak traffic (some 100,000
 /// events) is then a thousand steps, a few seconds beside back-to-back
@@ -252,8 +253,23 @@ impl Store {
         now: Timestamp,
         max_rows: usize,
     ) -> Result<PruneRun, StoreError> {
+        self.prune_between(cutoff, now, max_rows, || async {}).await
+    }
+
+    /// [`Store::prune`], awaiting `between()` before each step is sent: a
+    /// caller that drives other store calls from another task holds the
+    /// steps back while one of its own is in flight (the daemon does it in
+    /// its loop instead, `daemon.rs`; the prune bench does it this way).
+    pub async fn prune_between<W: Future<Output = ()>>(
+        &self,
+        cutoff: Timestamp,
+        now: Timestamp,
+        max_rows: usize,
+        mut between: impl FnMut() -> W,
+    ) -> Result<PruneRun, StoreError> {
         let mut run = PruneRun::default();
         loop {
+            between().await;
             let (step, took) = self
                 .call(move |db| {
                     let started = Instant::now();
