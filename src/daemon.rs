@@ -60,7 +60,7 @@ use crate::config::Config;
 use crate::domain::lane::{Counters, Input, Lane, LaneConfig};
 use crate::domain::model::Timestamp;
 use crate::domain::time::ClockWatch;
-use crate::store::{Store, StoreError};
+use crate::store::{PruneRun, Store, StoreError};
 
 pub use wire::{Spawned, serve, spawn, spawn_with};
 
@@ -221,6 +221,7 @@ where
 
     tokio::pin!(shutdown);
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING_EVERY);
+    let mut pruning: Option<Pruning> = None;
     let mut clock_check = tokio::time::interval(CLOCK_CHECK_EVERY);
     let mut replica_check = tokio::time::interval(REPLICA_CHECK_EVERY);
     // On tokio's clock, not the gate's: the watchdog is about real time even
@@ -280,7 +281,25 @@ where
             _ = clock_check.tick() => gate.check_clock().await?,
             _ = tick(&mut probe) => gate.probe_store()?,
             _ = replica_check.tick() => gate.check_replica()?,
-            _ = housekeeping.tick() => gate.housekeeping()?,
+            // A pruning still under way an hour on goes on; none starts beside it.
+            _ = housekeeping.tick(), if pruning.is_none() => pruning = gate.housekeeping(),
+            // No step is sent while the gate waits on the store: a card's
+            // facts and its commit then find at most one step ahead of them
+            // (the one running when the facts were asked), not one each.
+            done = pruned(&mut pruning), if gate.in_flight.is_empty() => {
+                pruning = None;
+                match done {
+                    Ok(run) => tracing::debug!(
+                        pruned = ?run.pruned,
+                        steps = run.steps.len(),
+                        longest_ms = run.longest().as_secs_f64() * 1e3,
+                        "housekeeping"
+                    ),
+                    // As for any store call: the daemon stops.
+                    Err(StoreError::Closed) => return Err(StoreError::Closed.into()),
+                    Err(e) => tracing::warn!(error = %e, "pruning the journal failed"),
+                }
+            }
         }
         gate.settle_status()?;
         gate.show_link();
@@ -289,6 +308,17 @@ where
     // (nothing is lost); their answers are not acted on any more.
     tracing::info!(in_flight = gate.in_flight.len(), "gate stopped");
     Ok(())
+}
+
+/// The journal's pruning under way, driven by the loop ([`Gate::housekeeping`]).
+type Pruning = std::pin::Pin<Box<dyn Future<Output = Result<PruneRun, StoreError>> + Send>>;
+
+/// The end of the pruning under way; never without one.
+async fn pruned(pruning: &mut Option<Pruning>) -> Result<PruneRun, StoreError> {
+    match pruning {
+        Some(pruning) => pruning.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next tick of `interval`; never without one.

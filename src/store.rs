@@ -35,7 +35,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use files::Files;
-pub use housekeeping::Pruned;
+pub use housekeeping::{PRUNE_STEP, PruneRun, Pruned};
 pub use integrity::Integrity;
 pub use outbox::{OutboxFacts, Stored};
 pub use replica::Applied;

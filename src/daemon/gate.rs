@@ -502,21 +502,22 @@ where
         self.feed(Input::Raise(alert)).await
     }
 
-    /// Prunes the journal on the store thread; the loop does not wait for it
-    /// (the job logs its own outcome, so its answer is not needed).
-    pub fn housekeeping(&mut self) -> Result<(), DaemonError> {
+    /// The journal's pruning, for the loop to drive beside everything else
+    /// ([`Store::prune`]: small steps, each a store job of its own, so a
+    /// card read waits for one step at most, never for a day of journal).
+    /// `None` while the wall clock is in doubt.
+    pub fn housekeeping(&self) -> Option<super::Pruning> {
         let reading = self.clock.now();
         if self.watch.clock(reading.mono) == crate::domain::contract::Clock::Unsynced {
             // A wall clock months ahead would prune the replay window away.
             tracing::info!("the wall clock is in doubt: pruning waits");
-            return Ok(());
+            return None;
         }
         let now = reading.wall;
         let cutoff = now - chrono::TimeDelta::days(self.cfg.store.retention_days.into());
-        drop(self.store.submit(move |db| match db.prune(cutoff, now) {
-            Ok(pruned) => tracing::debug!(?pruned, "housekeeping"),
-            Err(e) => tracing::warn!(error = %e, "pruning the journal failed"),
-        })?);
-        Ok(())
+        let store = self.store.clone();
+        Some(Box::pin(async move {
+            store.prune(cutoff, now, crate::store::PRUNE_STEP).await
+        }))
     }
 }

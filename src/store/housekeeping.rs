@@ -1,22 +1,80 @@
 //! What keeps the store bounded and safe over months: HQ command ids seen
 //! (replay protection) and the journal's retention.
 
+use std::time::{Duration, Instant};
+
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::codec::{col_u64, ms};
-use super::{Db, StoreError};
+use super::codec::{col_u64, int, ms};
+use super::{Db, Store, StoreError};
 use crate::domain::model::Timestamp;
 
-/// What one [`Db::prune`] removed.
+/// Rows of each kind one step of the daemon's pruning removes at most.
+///
+/// Each step is one store job and one transaction, so a card decision queued
+/// behind it waits for one step, not for a day of journal (the daemon sends
+/// no step while a card's store calls are in flight, so a decision's two
+/// jobs, its facts and its commit, find one step ahead at most). About
+/// 100 rows of each kind take about a millisecond (`cargo bench --bench
+/// prune` prints the wait they add); a day at peak traffic (some 100,000
+/// events) is then a thousand steps, a few seconds beside back-to-back
+/// decisions, once an hour.
+pub const PRUNE_STEP: usize = 100;
+
+/// What one [`Db::prune_step`] (or a whole prune) removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
     /// Delivered events older than the cutoff.
     pub events: usize,
     /// Applied passage records (own and siblings') older than the cutoff.
     pub applied: usize,
+    /// Reservation uses recorded by those passages.
+    pub used: usize,
+    /// Voids older than the cutoff still waiting for their passage.
+    pub voids: usize,
     /// Command ids whose command has expired.
     pub commands: usize,
+    /// The step stopped at its bound for some kind: there may be more to
+    /// prune. `false` once nothing older than the cutoff is left.
+    pub more: bool,
 }
+
+impl Pruned {
+    /// Rows removed, of every kind.
+    pub fn rows(&self) -> usize {
+        self.events + self.applied + self.used + self.voids + self.commands
+    }
+
+    /// Adds a later step's counts; `more` is the later step's.
+    pub fn add(&mut self, step: Pruned) {
+        self.events += step.events;
+        self.applied += step.applied;
+        self.used += step.used;
+        self.voids += step.voids;
+        self.commands += step.commands;
+        self.more = step.more;
+    }
+}
+
+/// The oldest delivered events before `?1`, at most `?2`. Oldest first, so
+/// that a prune cut short leaves the journal a contiguous tail, as replay
+/// (`first_seq`) expects.
+pub(super) const PRUNE_EVENTS: &str = "DELETE FROM events WHERE gate_seq IN
+    (SELECT gate_seq FROM events WHERE delivered = 1 AND at_ms < ?1 ORDER BY at_ms LIMIT ?2)";
+/// The oldest applied passages before `?1`, at most `?2`, but a vehicle
+/// still inside keeps its check_in's record (a void or a sibling's
+/// redelivery of it must still find it).
+pub(super) const PRUNE_APPLIED: &str = "SELECT event_id FROM applied_events
+    WHERE at_ms < ?1 AND event_id NOT IN (SELECT event_id FROM presence)
+    ORDER BY at_ms LIMIT ?2";
+/// A void whose passage never came within the retention: it never will.
+pub(super) const PRUNE_VOIDS: &str = "DELETE FROM pending_voids WHERE related_event_id IN
+    (SELECT related_event_id FROM pending_voids WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)";
+/// Command ids expired by `?1`, at most `?2`: the expiry check alone
+/// rejects their replays now.
+pub(super) const PRUNE_COMMANDS: &str = "DELETE FROM commands_seen WHERE command_id IN
+    (SELECT command_id FROM commands_seen WHERE expires_at_ms < ?1
+     ORDER BY expires_at_ms LIMIT ?2)";
 
 impl Db {
     /// Notes that HQ command `command_id` (valid until `expires_at`) was
@@ -51,41 +109,168 @@ impl Db {
 
     /// Drops what is older than the retention: delivered events stamped
     /// before `cutoff` (undelivered ones are kept whatever their age: the
-    /// outbox loses nothing), applied-passage records before `cutoff`, and
-    /// command ids expired by `now`. One transaction.
+    /// outbox loses nothing), applied-passage records before `cutoff` (but a
+    /// vehicle still inside keeps its check_in's) with the reservation uses
+    /// they recorded, voids before `cutoff` still waiting for their passage,
+    /// and command ids expired by `now`.
+    ///
+    /// In steps of [`PRUNE_STEP`] rows, one transaction each, all at once:
+    /// for tests and tools. The daemon runs the steps as separate store
+    /// jobs ([`Store::prune`]) so that decisions go between them.
     pub fn prune(&mut self, cutoff: Timestamp, now: Timestamp) -> Result<Pruned, StoreError> {
+        let mut total = Pruned::default();
+        loop {
+            let step = self.prune_step(cutoff, now, PRUNE_STEP)?;
+            total.add(step);
+            if !step.more {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One step of [`Db::prune`], in one transaction: removes at most
+    /// `max_rows` (at least 1) of each kind, oldest first, each found
+    /// through an index (migration 6 -> 7), so a step costs the same on a
+    /// journal of a day or of a year. Says in [`Pruned::more`] whether
+    /// another step may find more.
+    ///
+    /// A passage's reservation use goes with its applied record (looked up
+    /// by its event id): nothing else writes one, and a void removes both
+    /// together, so no use outlives its record and none needs a scan.
+    pub fn prune_step(
+        &mut self,
+        cutoff: Timestamp,
+        now: Timestamp,
+        max_rows: usize,
+    ) -> Result<Pruned, StoreError> {
+        // Committed without waiting for the disk, as delivery marks are
+        // (`mark_all_delivered`): a step lost to a power cut is done again
+        // by the next prune, WAL keeps the file consistent either way, and
+        // the next event commit, at FULL, makes it durable. An fsync per
+        // step would instead hold every decision queued behind it.
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let step = self.prune_unsynced(cutoff, now, max_rows.max(1));
+        // Back to FULL whatever happened: event commits must wait for the disk.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let step = step?;
+        self.written(super::kept::Touched::Nothing);
+        Ok(step)
+    }
+
+    /// [`Db::prune_step`]'s transaction.
+    fn prune_unsynced(
+        &mut self,
+        cutoff: Timestamp,
+        now: Timestamp,
+        max_rows: usize,
+    ) -> Result<Pruned, StoreError> {
+        let (cutoff, limit) = (ms(&cutoff), int(max_rows));
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // No seq is handed out twice, even if the journal's newest go.
         super::journal::keep_seq_floor(&tx)?;
-        let events = tx.execute(
-            "DELETE FROM events WHERE delivered = 1 AND at_ms < ?1",
-            [ms(&cutoff)],
-        )?;
-        // A vehicle still inside keeps its check_in's record (a void or a
-        // sibling's redelivery of it must still find it).
-        let applied = tx.execute(
-            "DELETE FROM applied_events WHERE at_ms < ?1
-               AND event_id NOT IN (SELECT event_id FROM presence)",
-            [ms(&cutoff)],
-        )?;
-        // A void whose passage never came within the retention: it never will.
-        tx.execute("DELETE FROM pending_voids WHERE at_ms < ?1", [ms(&cutoff)])?;
-        tx.execute(
-            "DELETE FROM used_reservations
-             WHERE event_id NOT IN (SELECT event_id FROM applied_events)",
-            [],
-        )?;
-        let commands = tx.execute(
-            "DELETE FROM commands_seen WHERE expires_at_ms < ?1",
-            [ms(&now)],
-        )?;
+        let events = tx
+            .prepare_cached(PRUNE_EVENTS)?
+            .execute(params![cutoff, limit])?;
+        let passages = tx
+            .prepare_cached(PRUNE_APPLIED)?
+            .query_map(params![cutoff, limit], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut used = 0;
+        {
+            // The load's kept copy hears of each use removed through the
+            // store's triggers (`kept`).
+            let mut forget_use =
+                tx.prepare_cached("DELETE FROM used_reservations WHERE event_id = ?1")?;
+            let mut forget = tx.prepare_cached("DELETE FROM applied_events WHERE event_id = ?1")?;
+            for id in &passages {
+                used += forget_use.execute([id])?;
+                forget.execute([id])?;
+            }
+        }
+        let voids = tx
+            .prepare_cached(PRUNE_VOIDS)?
+            .execute(params![cutoff, limit])?;
+        let commands = tx
+            .prepare_cached(PRUNE_COMMANDS)?
+            .execute(params![ms(&now), limit])?;
         tx.commit()?;
-        self.written(super::kept::Touched::Nothing);
-        Ok(Pruned {
+        let applied = passages.len();
+        let more = [events, applied, voids, commands]
+            .iter()
+            .any(|&n| n >= max_rows);
+        let pruned = Pruned {
             events,
             applied,
+            used,
+            voids,
             commands,
-        })
+            more,
+        };
+        Ok(pruned)
+    }
+}
+
+/// What one [`Store::prune`] did, and how long it held the store thread.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneRun {
+    /// The sum of the steps.
+    pub pruned: Pruned,
+    /// Each step's time on the store thread, in order: the longest is the
+    /// most a store job sent meanwhile waited behind one (logged by the
+    /// daemon, as a slow card shows here first).
+    pub steps: Vec<Duration>,
+}
+
+impl PruneRun {
+    /// The longest step.
+    pub fn longest(&self) -> Duration {
+        self.steps.iter().copied().max().unwrap_or_default()
+    }
+}
+
+impl Store {
+    /// The daemon's pruning (see [`Db::prune`]): steps of `max_rows` rows
+    /// of each kind, each a store job of its own awaited before the next is
+    /// sent, so that card decisions sent meanwhile run between steps and
+    /// wait for one step at most.
+    pub async fn prune(
+        &self,
+        cutoff: Timestamp,
+        now: Timestamp,
+        max_rows: usize,
+    ) -> Result<PruneRun, StoreError> {
+        self.prune_between(cutoff, now, max_rows, || async {}).await
+    }
+
+    /// [`Store::prune`], awaiting `between()` before each step is sent: a
+    /// caller that drives other store calls from another task holds the
+    /// steps back while one of its own is in flight (the daemon does it in
+    /// its loop instead, `daemon.rs`; the prune bench does it this way).
+    pub async fn prune_between<W: Future<Output = ()>>(
+        &self,
+        cutoff: Timestamp,
+        now: Timestamp,
+        max_rows: usize,
+        mut between: impl FnMut() -> W,
+    ) -> Result<PruneRun, StoreError> {
+        let mut run = PruneRun::default();
+        loop {
+            between().await;
+            let (step, took) = self
+                .call(move |db| {
+                    let started = Instant::now();
+                    let step = db.prune_step(cutoff, now, max_rows);
+                    (step, started.elapsed())
+                })
+                .await?;
+            let step = step?;
+            run.pruned.add(step);
+            run.steps.push(took);
+            if !step.more {
+                return Ok(run);
+            }
+        }
     }
 }

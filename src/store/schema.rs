@@ -272,6 +272,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE main.snapshot_staging;
     DROP TABLE main.snapshot_chunks;
     "#,
+    // 6 -> 7: pruning in small steps (housekeeping.rs) finds each step's
+    // oldest rows through an index instead of scanning the table: delivered
+    // events by time (undelivered ones, never pruned, are not in it, so a
+    // month's outbox waiting for HQ is not walked again at every step), and
+    // applied passages and pending voids by time. The full index of events
+    // by time goes: nothing else reads it, and it cost every event commit,
+    // which the barrier waits on, a page of WAL (the partial one is written
+    // by the delivery mark, off the barrier's path).
+    r#"
+    DROP INDEX events_at;
+    CREATE INDEX events_prunable ON events (at_ms) WHERE delivered = 1;
+    CREATE INDEX applied_events_at ON applied_events (at_ms);
+    CREATE INDEX pending_voids_at ON pending_voids (at_ms);
+    "#,
 ];
 
 /// The replica file's schema, as migrations of its own (`PRAGMA

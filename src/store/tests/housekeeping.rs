@@ -1,6 +1,8 @@
-use super::super::Pruned;
+use super::super::housekeeping::{PRUNE_APPLIED, PRUNE_COMMANDS, PRUNE_EVENTS, PRUNE_VOIDS};
+use super::super::{Pruned, Store};
 use super::*;
 use crate::domain::contract::{Alert, AlertKind, Clock, Severity};
+use crate::domain::lane::{Commit, Draft};
 
 fn alert() -> EventBody {
     EventBody::Alert(Alert {
@@ -52,7 +54,10 @@ fn prune_keeps_undelivered_and_recent_events_and_presence() {
         Pruned {
             events: 2,
             applied: 0,
-            commands: 0
+            used: 0,
+            voids: 0,
+            commands: 0,
+            more: false
         }
     );
     let left: Vec<u64> = db.events(10).unwrap().iter().map(|e| e.gate_seq).collect();
@@ -71,4 +76,239 @@ fn prune_keeps_undelivered_and_recent_events_and_presence() {
 #[test]
 fn an_empty_journal_has_no_first_seq() {
     assert_eq!(mem().first_seq().unwrap(), None);
+}
+
+/// Records `bodies` at `at` under the given event ids (so that two stores
+/// built alike hold the same rows).
+fn record_as(db: &mut Db, bodies: Vec<(String, EventBody)>, at: Timestamp) {
+    let events = bodies
+        .into_iter()
+        .map(|(event_id, body)| Draft { event_id, body })
+        .collect();
+    let commit = Commit {
+        events,
+        lockdown: None,
+    };
+    db.record(commit, at, Clock::Synced).unwrap();
+}
+
+/// Forty days of journal, `n` of each kind past a 30-day retention: old
+/// delivered alerts, old undelivered ones, old visits (a check_in with its
+/// reservation and a check_out), an old check_in of a car still inside,
+/// old voids of passages never seen, expired command ids; and a recent day
+/// of the same. Returns the cutoff.
+fn journal(db: &mut Db, n: usize) -> Timestamp {
+    let cutoff = now() - minutes(60 * 24 * 30);
+    for (day, at) in [(40, cutoff - minutes(60 * 24 * 10)), (0, now())] {
+        let id = |what: &str, i: usize| format!("{what}-{day}-{i:03}");
+        for i in 0..n {
+            let at = at + minutes(i as i64);
+            let mut visit = passage(&format!("v-{day}-{i}"), VehicleClass::Standard);
+            visit.reservation_id = Some(id("r", i));
+            record_as(
+                db,
+                vec![
+                    (id("alert", i), alert()),
+                    (id("in", i), check_in(visit.clone())),
+                    (id("out", i), check_out(visit)),
+                    (id("void", i), void(&id("unseen", i))),
+                ],
+                at,
+            );
+            record_as(db, vec![(id("late", i), alert())], at);
+            db.note_command(&id("cmd", i), at + minutes(5)).unwrap();
+        }
+        let parked = passage(&format!("v-{day}-inside"), VehicleClass::Standard);
+        record_as(db, vec![(id("parked", 0), check_in(parked))], at);
+    }
+    // Everything delivered but the `late` alerts.
+    let late: Vec<u64> = db
+        .events(10_000)
+        .unwrap()
+        .iter()
+        .filter(|e| !e.event_id.starts_with("late"))
+        .map(|e| e.gate_seq)
+        .collect();
+    for seq in late {
+        db.mark_delivered(seq).unwrap();
+    }
+    cutoff
+}
+
+/// Every row of the tables pruning touches, in key order, as text.
+fn rows(db: &Db) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in [
+        "events",
+        "applied_events",
+        "used_reservations",
+        "pending_voids",
+        "commands_seen",
+        "presence",
+    ] {
+        let mut stmt = db
+            .conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
+            .unwrap();
+        let columns = stmt.column_count();
+        let mut found = stmt.query([]).unwrap();
+        while let Some(r) = found.next().unwrap() {
+            let row: Vec<String> = (0..columns)
+                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                .collect();
+            out.push(format!("{table}: {}", row.join(", ")));
+        }
+    }
+    out
+}
+
+/// Pruning as it was before it came in steps: one transaction, whole
+/// tables scanned. The reference the steps must agree with.
+fn one_shot(db: &mut Db, cutoff: Timestamp, now: Timestamp) {
+    let (cutoff, now) = (cutoff.timestamp_millis(), now.timestamp_millis());
+    let tx = db.conn.transaction().unwrap();
+    tx.execute(
+        "DELETE FROM events WHERE delivered = 1 AND at_ms < ?1",
+        [cutoff],
+    )
+    .unwrap();
+    tx.execute(
+        "DELETE FROM applied_events WHERE at_ms < ?1
+           AND event_id NOT IN (SELECT event_id FROM presence)",
+        [cutoff],
+    )
+    .unwrap();
+    tx.execute("DELETE FROM pending_voids WHERE at_ms < ?1", [cutoff])
+        .unwrap();
+    tx.execute(
+        "DELETE FROM used_reservations
+         WHERE event_id NOT IN (SELECT event_id FROM applied_events)",
+        [],
+    )
+    .unwrap();
+    tx.execute("DELETE FROM commands_seen WHERE expires_at_ms < ?1", [now])
+        .unwrap();
+    tx.commit().unwrap();
+}
+
+#[test]
+fn a_step_removes_at_most_max_rows_of_each_kind() {
+    let mut db = mem();
+    let cutoff = journal(&mut db, 7);
+    let before = (count(&db, "events"), count(&db, "applied_events"));
+    let step = db.prune_step(cutoff, now() - minutes(60), 3).unwrap();
+    // Of the passages, some carried a reservation: their uses go with them.
+    assert!(step.used >= 1 && step.used <= step.applied, "{step:?}");
+    assert_eq!(
+        step,
+        Pruned {
+            events: 3,
+            applied: 3,
+            voids: 3,
+            commands: 3,
+            more: true,
+            ..step
+        }
+    );
+    assert_eq!(count(&db, "events"), before.0 - 3);
+    assert_eq!(count(&db, "applied_events"), before.1 - 3);
+}
+
+#[test]
+fn steps_of_any_size_reach_what_a_one_shot_prune_reaches() {
+    let (n, later) = (7, now() - minutes(60));
+    let mut reference = mem();
+    let cutoff = journal(&mut reference, n);
+    let unpruned = rows(&reference);
+    one_shot(&mut reference, cutoff, later);
+    let expected = rows(&reference);
+    assert!(expected.len() < unpruned.len());
+    for max_rows in [1, 2, 3, 5, 8, 1_000] {
+        let mut db = mem();
+        journal(&mut db, n);
+        assert_eq!(rows(&db), unpruned, "built alike");
+        let (mut total, mut steps) = (Pruned::default(), 0);
+        loop {
+            let step = db.prune_step(cutoff, later, max_rows).unwrap();
+            steps += 1;
+            total.add(step);
+            if !step.more {
+                break;
+            }
+        }
+        assert_eq!(rows(&db), expected, "steps of {max_rows}");
+        assert_eq!(total.rows(), unpruned.len() - expected.len());
+        // 4n + 1 events, 3n passages, n voids, n commands: the largest
+        // bounds the steps (one more finds nothing when a bound was met
+        // exactly).
+        assert!(steps <= (4 * n + 1).div_ceil(max_rows) + 1, "{steps} steps");
+    }
+    // And the whole prune, in steps of PRUNE_STEP, agrees too.
+    let mut db = mem();
+    journal(&mut db, n);
+    let whole = db.prune(cutoff, later).unwrap();
+    assert!(!whole.more);
+    assert_eq!(rows(&db), expected);
+}
+
+#[test]
+fn prune_steps_find_their_rows_through_indexes() {
+    let db = mem();
+    for sql in [
+        PRUNE_EVENTS,
+        PRUNE_APPLIED,
+        PRUNE_VOIDS,
+        PRUNE_COMMANDS,
+        "DELETE FROM used_reservations WHERE event_id = ?1",
+        "DELETE FROM applied_events WHERE event_id = ?1",
+    ] {
+        let mut stmt = db
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let unbound = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params_from_iter(unbound), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        // Only presence (a row per vehicle inside) is read whole.
+        let scans: Vec<&String> = plan
+            .iter()
+            .filter(|l| l.starts_with("SCAN") && !l.starts_with("SCAN presence"))
+            .collect();
+        assert!(scans.is_empty(), "{sql}: {plan:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_daemons_pruning_lets_other_jobs_run_between_its_steps() {
+    let mut db = mem();
+    let cutoff = journal(&mut db, 7);
+    let later = now() - minutes(60);
+    let before = count(&db, "events");
+    let (store, thread) = Store::spawn(db);
+    let (between, total) = {
+        let mut pruning = std::pin::pin!(store.prune(cutoff, later, 2));
+        // Polled once, the pruning has sent its first step and waits for it.
+        std::future::poll_fn(|cx| {
+            assert!(pruning.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        // A job sent now runs after that step, before the next is sent.
+        let between = store.call(|db| count(db, "events")).await.unwrap();
+        (between, pruning.await.unwrap())
+    };
+    let after = store.call(|db| count(db, "events")).await.unwrap();
+    // Old alerts, check_ins, check_outs, voids, and the parked car's check_in.
+    assert_eq!(total.pruned.events, 4 * 7 + 1);
+    // Two events a step; the last finds one, so the pruning knows it is done.
+    assert_eq!(total.steps.len(), (4 * 7 + 1_usize).div_ceil(2));
+    assert_eq!(after, before - 29);
+    assert_eq!(between, before - 2, "one step of two events had run");
+    drop(store);
+    thread.join().unwrap();
 }
