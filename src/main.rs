@@ -325,7 +325,9 @@ fn events(config: &Path, limit: usize, json: bool) -> Result<ExitCode> {
 fn follow_alerts(args: &AlertsArgs) -> Result<ExitCode> {
     let cfg = args.config_file().map(|path| load(&path)).transpose()?;
     let follow = args.resolve(cfg.as_ref())?;
-    runtime()?.block_on(alerts::follow(follow, shutdown_signal()))?;
+    let rt = runtime()?;
+    let shutdown = shutdown_signal(&rt);
+    rt.block_on(alerts::follow(follow, shutdown))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -393,24 +395,33 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
         ready: None,
         systemd: daemon::notify::Systemd::from_env(),
     };
-    runtime()?.block_on(daemon::serve(cfg, db, options, shutdown_signal()))?;
+    let rt = runtime()?;
+    let shutdown = shutdown_signal(&rt);
+    rt.block_on(daemon::serve(cfg, db, options, shutdown))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C). The handlers
+/// are installed by this call, not when the future is first polled: the
+/// daemon polls it only once its loop runs, after `READY=1`, and a SIGTERM
+/// in between (systemd may stop a unit as soon as it is ready) would
+/// otherwise kill it with the default action instead of a clean shutdown.
+fn shutdown_signal(rt: &tokio::runtime::Runtime) -> impl std::future::Future<Output = ()> + use<> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    // Tokio's signal driver belongs to the runtime.
+    let _ctx = rt.enter();
+    let signals = signal(SignalKind::terminate())
+        .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)));
+    async move {
+        match signals {
+            Ok((mut term, mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                    _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+                }
             }
+            Err(_) => std::future::pending().await,
         }
-        _ => std::future::pending().await,
     }
 }
 
