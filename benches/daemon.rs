@@ -219,6 +219,13 @@ fn main() {
             rss2.hwm_kb as f64 / 1024.0,
             rss2.threads
         );
+        let top: Vec<String> = daemon
+            .mappings()
+            .iter()
+            .take(6)
+            .map(|(name, kb)| format!("{name} {:.1}", *kb as f64 / 1024.0))
+            .collect();
+        println!("  largest in RSS, MB: {}", top.join(", "));
     });
     daemon.stop();
 }
@@ -418,6 +425,31 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// RSS (kB) per mapped file, `[heap]`, `[stack]` or `[anon]`, largest
+    /// first: where the memory is, to know what to shrink.
+    fn mappings(&self) -> Vec<(String, u64)> {
+        let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut name = String::new();
+        for line in self.proc("smaps").lines() {
+            let mut words = line.split_whitespace();
+            let first = words.next().unwrap_or_default();
+            if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                // "start-end perms offset dev inode [path]"
+                let path = words.nth(4).unwrap_or("[anon]");
+                name = Path::new(path)
+                    .file_name()
+                    .map_or(path.into(), |n| n.to_string_lossy().into_owned());
+            } else if first == "Rss:" {
+                *by.entry(name.clone()).or_default() += field(line, "Rss:");
+            }
+        }
+        let mut by: Vec<_> = by.into_iter().collect();
+        by.sort_by(|a, b| b.1.cmp(&a.1));
+        by
+    }
+}
+
 /// The number after `key` on its line of a `/proc` file (units dropped).
 fn field(text: &str, key: &str) -> u64 {
     text.lines()
@@ -439,12 +471,13 @@ impl Plan {
         // The seed's reservation r of today starts r * 86,400 / per_day
         // seconds after midnight, is user (r * 7) % users's, and is
         // cancelled when r is a multiple of 10 (`seed::reservation`); it is
-        // due from 30 minutes before its start until 60 after.
+        // due from 30 minutes before its start until 60 after (the
+        // config's default grace windows).
         let due = |r: usize| {
             let start = (r as i64 * 86_400) / s.per_day as i64;
             !r.is_multiple_of(10)
-                && start >= NOW_SINCE_MIDNIGHT_S - 30 * 60
-                && start <= NOW_SINCE_MIDNIGHT_S + 60 * 60
+                && (NOW_SINCE_MIDNIGHT_S - 60 * 60..=NOW_SINCE_MIDNIGHT_S + 30 * 60)
+                    .contains(&start)
         };
         let mut reserved: Vec<usize> = (0..s.per_day)
             .filter(|&r| due(r))
@@ -493,7 +526,7 @@ impl Plan {
         // both directions lets out whoever is inside).
         let j = round * (cycle + usize::from(w.is_empty())) + k;
         let n = j / 2;
-        let who = if j % 2 == 0 {
+        let who = if j.is_multiple_of(2) {
             n
         } else {
             n + self.reserved.len() - 1
