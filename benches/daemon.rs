@@ -20,9 +20,9 @@
 //!    sim socket, timed from sending the tap to the `barrier up` line on
 //!    the watch stream; then the vehicle drives over the safety loop and the
 //!    barrier comes down before the next car. Median and p99 next to a
-//!    baseline measured in the same run (a bare indexed lookup plus an
-//!    fsync'd one-row insert in a scratch SQLite file, WAL,
-//!    `synchronous=FULL`), target at most 4x. The seeded lot is full, so
+//!    baseline measured in the same run, one sample after each tap (a bare
+//!    indexed lookup plus an fsync'd one-row insert in a scratch SQLite
+//!    file, WAL, `synchronous=FULL`), target at most 4x. The seeded lot is full, so
 //!    the admitted taps are of drivers holding a reservation due now (an
 //!    entry on it is never refused for capacity) and their exits; one tap
 //!    in ten is a walk-in without a booking, refused for a full lot, timed
@@ -97,8 +97,7 @@ fn main() {
         s.inside,
         t.elapsed().as_secs_f64()
     );
-    let base = stats(baseline(dir.path(), s.users, runs.max(1)));
-    row("baseline: indexed lookup + fsync'd insert", base);
+    let mut baseline = Baseline::new(dir.path(), s.users);
 
     // 1. Start-up, cold then warm.
     let files = store_files(&cfg);
@@ -158,9 +157,16 @@ fn main() {
         let mut lane = Lane::connect(&dir.path().join("sim.sock")).await;
         let io0 = daemon.io();
         let mut first = Tally::default();
+        let mut base = Vec::with_capacity(runs);
         for i in 0..runs {
             first.add(lane.passage(&plan.card(i), &daemon).await);
+            // Taken between taps, not in a block before them: this
+            // machine's fsync is several times slower at some moments than
+            // at others (other builds share the disk), and the ratio must
+            // compare like with like.
+            base.push(baseline.sample(i));
         }
+        let base = stats(base);
         let io1 = daemon.io();
         let rss1 = daemon.rss();
         let (admit, deny) = (stats(first.admitted.clone()), stats(first.denied.clone()));
@@ -169,6 +175,7 @@ fn main() {
             first.admitted.len(),
             first.denied.len()
         );
+        row("baseline: indexed lookup + fsync'd insert", base);
         row("tap to barrier up (admitted)", admit);
         if !first.admitted.is_empty() {
             println!(
@@ -648,44 +655,54 @@ impl Lane {
     }
 }
 
-/// `runs` times (µs) of an indexed lookup among `rows` plus an fsync'd
-/// one-row insert, in a scratch SQLite file (WAL, synchronous=FULL); as in
-/// `benches/scale.rs`.
-fn baseline(dir: &Path, rows: usize, runs: usize) -> Vec<f64> {
-    let mut conn = Connection::open(dir.join("baseline.db")).unwrap();
-    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-        .unwrap();
-    conn.pragma_update(None, "synchronous", "FULL").unwrap();
-    conn.execute_batch(
-        "CREATE TABLE cards (card TEXT PRIMARY KEY, user_id TEXT NOT NULL);
-         CREATE TABLE log (id INTEGER PRIMARY KEY, card TEXT, at TEXT, json TEXT);",
-    )
-    .unwrap();
-    let tx = conn.transaction().unwrap();
-    for i in 0..rows {
-        tx.execute(
-            "INSERT INTO cards VALUES (?1, ?2)",
-            params![seed::uid(i), i as i64],
+/// The baseline: an indexed lookup among `rows` plus an fsync'd one-row
+/// insert, in a scratch SQLite file (WAL, synchronous=FULL); as in
+/// `benches/scale.rs`, one sample at a time.
+struct Baseline {
+    conn: Connection,
+    rows: usize,
+}
+
+impl Baseline {
+    fn new(dir: &Path, rows: usize) -> Baseline {
+        let mut conn = Connection::open(dir.join("baseline.db")).unwrap();
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE cards (card TEXT PRIMARY KEY, user_id TEXT NOT NULL);
+             CREATE TABLE log (id INTEGER PRIMARY KEY, card TEXT, at TEXT, json TEXT);",
         )
         .unwrap();
+        let tx = conn.transaction().unwrap();
+        for i in 0..rows {
+            tx.execute(
+                "INSERT INTO cards VALUES (?1, ?2)",
+                params![seed::uid(i), i as i64],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        Baseline { conn, rows }
     }
-    tx.commit().unwrap();
-    (0..runs)
-        .map(|i| {
-            let card = seed::uid(i * 7919 % rows);
-            let t = Instant::now();
-            let user: String = conn
-                .prepare_cached("SELECT user_id FROM cards WHERE card = ?1")
-                .unwrap()
-                .query_row([&card], |r| r.get(0))
-                .unwrap();
-            conn.prepare_cached("INSERT INTO log (card, at, json) VALUES (?1, ?2, ?3)")
-                .unwrap()
-                .execute(params![card, "2026-11-23T09:00:00+07:00", user])
-                .unwrap();
-            t.elapsed().as_secs_f64() * 1e6
-        })
-        .collect()
+
+    /// One lookup and insert, in µs.
+    fn sample(&mut self, i: usize) -> f64 {
+        let card = seed::uid(i * 7919 % self.rows);
+        let t = Instant::now();
+        let user: String = self
+            .conn
+            .prepare_cached("SELECT user_id FROM cards WHERE card = ?1")
+            .unwrap()
+            .query_row([&card], |r| r.get(0))
+            .unwrap();
+        self.conn
+            .prepare_cached("INSERT INTO log (card, at, json) VALUES (?1, ?2, ?3)")
+            .unwrap()
+            .execute(params![card, "2026-11-23T09:00:00+07:00", user])
+            .unwrap();
+        t.elapsed().as_secs_f64() * 1e6
+    }
 }
 
 /// Median and p99; zeros for no samples.
