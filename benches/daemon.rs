@@ -452,7 +452,7 @@ impl Daemon {
             }
         }
         let mut by: Vec<_> = by.into_iter().collect();
-        by.sort_by(|a, b| b.1.cmp(&a.1));
+        by.sort_by_key(|b| std::cmp::Reverse(b.1));
         by
     }
 }
