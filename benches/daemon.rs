@@ -13,9 +13,11 @@
 //!    daemon is `Type=notify`), once with the store's pages dropped from the
 //!    page cache (`posix_fadvise(DONTNEED)` on its files, after an fsync:
 //!    only this store's pages go, not the machine's, which other builds
-//!    share) and then warm. With the cold start, the bytes the daemon read
-//!    from disk (`read_bytes`) and through `read()` (`rchar`) before READY,
-//!    against the store's size: a full scan would read about all of it.
+//!    share; `echo 1 > /proc/sys/vm/drop_caches` would drop those too) and
+//!    then warm. With the cold start, the bytes the daemon read through
+//!    `read()` (`rchar`: SQLite's reads) and from disk (`read_bytes`)
+//!    before READY, against the store's size: a full scan would read
+//!    about all of it.
 //! 2. Tap to barrier up: a vehicle on the arming loop, a card tapped on the
 //!    sim socket, timed from sending the tap to the `barrier up` line on
 //!    the watch stream; then the vehicle drives over the safety loop and the
@@ -132,14 +134,17 @@ fn main() {
         "start-up to READY=1, warm (median of 3): {warm_ms:.1} ms (target < 100 ms): {}",
         ok(warm_ms <= 100.0)
     );
-    let share = io.read_bytes as f64 / size.max(1) as f64;
+    // SQLite reads with pread (no mmap: `mmap_size` is 0), so `rchar` is
+    // what it read of the store; `read_bytes` also counts the pages of the
+    // binary and its libraries the kernel had to fetch.
+    let share = io.rchar as f64 / size.max(1) as f64;
     println!(
-        "  read before READY, cold: {:.2} MB from disk (read_bytes), {:.2} MB through read() (rchar), of a {:.1} MB store ({:.2}%): no full scan (< 5%): {}",
-        io.read_bytes as f64 / 1e6,
+        "  read before READY, cold: {:.2} MB through read() (rchar: SQLite's reads), {:.2} MB from disk (read_bytes, the binary's pages included), of a {:.1} MB store: {:.2}%, no full scan (< 5%): {}",
         io.rchar as f64 / 1e6,
+        io.read_bytes as f64 / 1e6,
         size as f64 / 1e6,
         share * 100.0,
-        ok(share < 0.05 && (io.rchar as f64) < 0.05 * size as f64)
+        ok(share < 0.05)
     );
 
     // 2. Taps to barrier up, then 3. RSS.

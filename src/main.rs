@@ -403,14 +403,19 @@ fn run(config: &Path, demo_data: bool, manual_clock: Option<&str>) -> Result<Exi
 }
 
 /// SQLite's heap, all connections together, that it keeps its page caches
-/// within. Unlimited, each attached file keeps up to 2 MB of pages (its
-/// default `cache_size`), the replica's soon full of leaves of random
-/// cards, read once a day each: memory that buys nothing. The kernel's page
-/// cache holds the file either way, so a page SQLite let go of is a copy
-/// away, not a disk read; the pages every decision touches (the indexes'
-/// upper levels, the journal's last pages) stay, as least recently used
-/// goes first.
-const SQLITE_SOFT_HEAP: i64 = 1 << 20;
+/// within (once over it, a new page takes the place of the least recently
+/// used one instead of growing the cache). Unlimited, each attached file
+/// keeps up to 2 MB of pages (its default `cache_size`), the replica's soon
+/// full of leaves of random cards, each read about once a day: memory that
+/// buys nothing, since the kernel's page cache holds the file either way
+/// and a page SQLite let go of is a copy away, not a disk read. The pages
+/// every decision touches (the indexes' upper levels, the journal's last
+/// pages) are used most recently and stay. At 1 MB today's decisions,
+/// which count the lot's bookings again after every write, took about a
+/// tenth longer than unlimited; at 2 MB the difference was within this
+/// machine's noise, and the daemon stays under issue 10's 16 MB
+/// (`cargo bench --bench daemon`).
+const SQLITE_SOFT_HEAP: i64 = 2 << 20;
 
 /// Memory settings for the daemon, made before any thread starts; the
 /// daemon runs for months on a Pi beside other services (issue 10: under
