@@ -79,6 +79,7 @@ fn main() {
     let mut admitted = 0;
     let mut times = Vec::with_capacity(runs);
     let (mut reads, mut commits) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    let (mut admits, mut denials) = (vec![], vec![]);
     for i in 0..runs {
         let t = Instant::now();
         let (ok, read) = pass(&mut db, &ctx, i, now);
@@ -87,6 +88,7 @@ fn main() {
         times.push(total);
         reads.push(read);
         commits.push(total - read);
+        if ok { &mut admits } else { &mut denials }.push(total);
     }
     let io1 = proc_io();
     let rss1 = rss_kb();
@@ -94,6 +96,14 @@ fn main() {
     row("card decision + durable commit", dec, None);
     row("  of which facts + decide", stats(reads), None);
     row("  of which the commit (record)", stats(commits), None);
+    if !admits.is_empty() && !denials.is_empty() {
+        row(
+            "  admitted ones (a passage's presence too)",
+            stats(admits),
+            None,
+        );
+        row("  refused ones (a denial event only)", stats(denials), None);
+    }
     println!("  ({admitted} of {runs} admitted)");
     let ok = |v: f64, max: f64| if v <= max { "PASS" } else { "MISS" };
     println!(

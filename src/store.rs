@@ -93,6 +93,10 @@ pub enum StoreError {
 /// The synchronous store: one SQLite connection (the main file with the
 /// replica attached, `files.rs`), used by one thread.
 pub struct Db {
+    /// Checkpoints the main file's WAL off the store thread (file stores).
+    /// First, so that it stops before the connection closes: the last
+    /// connection to close checkpoints and removes the WAL.
+    _checkpointer: Option<checkpoint::Checkpointer>,
     conn: Connection,
     ident: Ident,
     files: Files,
@@ -103,8 +107,6 @@ pub struct Db {
     /// The wall-clock time (ms) of the last decision's load and when on
     /// the monotonic clock: the idle store thread reads ahead from there.
     last_decision: std::cell::RefCell<Option<(i64, std::time::Instant)>>,
-    /// Checkpoints the main file's WAL off the store thread (file stores).
-    _checkpointer: Option<checkpoint::Checkpointer>,
     /// The replica was written since its WAL was last checkpointed.
     replica_written: bool,
     /// Run inside every [`Db::record`] transaction just before it commits.

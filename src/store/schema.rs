@@ -286,6 +286,57 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX applied_events_at ON applied_events (at_ms);
     CREATE INDEX pending_voids_at ON pending_voids (at_ms);
     "#,
+    // 7 -> 8: the tables a passage writes, keyed by their text key alone
+    // (WITHOUT ROWID). A rowid table with a text primary key is two
+    // b-trees, row and key, so each insert wrote a page of each to the WAL
+    // the barrier waits on: two to three pages fewer per passage.
+    r#"
+    CREATE TABLE presence_by_key (
+        vehicle_id     TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL,
+        class          TEXT NOT NULL,
+        ada            INTEGER NOT NULL,
+        ev             INTEGER NOT NULL,
+        since          TEXT NOT NULL,
+        since_ms       INTEGER NOT NULL,
+        reservation_id TEXT,
+        spot_id        TEXT,
+        plan           TEXT NOT NULL,
+        event_id       TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO presence_by_key SELECT vehicle_id, user_id, class, ada, ev, since,
+        since_ms, reservation_id, spot_id, plan, event_id FROM presence;
+    DROP TABLE presence;
+    ALTER TABLE presence_by_key RENAME TO presence;
+    CREATE INDEX presence_user ON presence (user_id);
+
+    CREATE TABLE applied_events_by_key (
+        event_id   TEXT PRIMARY KEY,
+        gate       TEXT NOT NULL,
+        type       TEXT NOT NULL,
+        own        INTEGER NOT NULL,   -- recorded by this gate (counts in its counters)
+        vehicle_id TEXT,
+        class      TEXT,
+        before     TEXT,               -- JSON of the vehicle's presence before, or NULL
+        voided     INTEGER NOT NULL DEFAULT 0,
+        at_ms      INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO applied_events_by_key SELECT event_id, gate, type, own, vehicle_id,
+        class, before, voided, at_ms FROM applied_events;
+    DROP TABLE applied_events;
+    ALTER TABLE applied_events_by_key RENAME TO applied_events;
+    CREATE INDEX applied_events_at ON applied_events (at_ms);
+
+    CREATE TABLE used_reservations_by_key (
+        event_id       TEXT PRIMARY KEY,
+        reservation_id TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO used_reservations_by_key SELECT event_id, reservation_id
+        FROM used_reservations;
+    DROP TABLE used_reservations;
+    ALTER TABLE used_reservations_by_key RENAME TO used_reservations;
+    CREATE INDEX used_reservations_id ON used_reservations (reservation_id);
+    "#,
 ];
 
 /// The replica file's schema, as migrations of its own (`PRAGMA

@@ -151,3 +151,51 @@ fn a_version_5_store_moves_its_replica_to_the_replica_file() {
         .unwrap();
     assert_eq!(users, 1);
 }
+
+#[test]
+fn a_version_7_store_keeps_its_passages_in_the_tables_keyed_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    {
+        let mut db = Db::open(&path, ident()).unwrap();
+        db.record_bodies(
+            vec![check_in(Passage {
+                reservation_id: Some("r-1".into()),
+                ..passage("v-1", VehicleClass::Standard)
+            })],
+            now(),
+            Clock::Synced,
+        )
+        .unwrap();
+    }
+    {
+        // The same rows as version 7 kept them, in rowid tables.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE p AS SELECT * FROM presence; DROP TABLE presence;
+             CREATE TABLE presence (vehicle_id TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+               class TEXT NOT NULL, ada INTEGER NOT NULL, ev INTEGER NOT NULL,
+               since TEXT NOT NULL, since_ms INTEGER NOT NULL, reservation_id TEXT,
+               spot_id TEXT, plan TEXT NOT NULL, event_id TEXT NOT NULL) STRICT;
+             INSERT INTO presence SELECT * FROM p; DROP TABLE p;
+             CREATE INDEX presence_user ON presence (user_id);
+             PRAGMA user_version = 7;",
+        )
+        .unwrap();
+    }
+    let mut db = Db::open(&path, ident()).unwrap();
+    assert_eq!(user_version(&db), MIGRATIONS.len() as i64);
+    for table in ["presence", "applied_events", "used_reservations"] {
+        assert_eq!(count(&db, table), 1, "{table} kept its row");
+        let sql = format!("SELECT rowid FROM {table}");
+        assert!(db.conn.prepare(&sql).is_err(), "{table} has no rowid");
+    }
+    // And the vehicle leaves as before.
+    db.record_bodies(
+        vec![check_out(passage("v-1", VehicleClass::Standard))],
+        now(),
+        Clock::Synced,
+    )
+    .unwrap();
+    assert_eq!(count(&db, "presence"), 0);
+}
