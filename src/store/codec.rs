@@ -114,3 +114,13 @@ pub(super) fn set_replica_seq(conn: &Connection, seq: u64) -> Result<(), StoreEr
         .execute([int(seq)])?;
     Ok(())
 }
+
+/// Runs a statement through the connection's statement cache: the ones a
+/// passage runs would otherwise be parsed again at every passage.
+pub(super) fn exec(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}

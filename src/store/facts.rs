@@ -53,21 +53,24 @@ impl Db {
                 &user_id,
                 read_plan,
             )?;
+            // Sorted here, not by ORDER BY: this SQLite build prepares a
+            // statement with ORDER BY again at every run (tens of µs).
             facts.vehicles = tx
                 .prepare_cached(&format!(
-                    "SELECT {VEHICLE_COLS} FROM vehicles WHERE user_id = ?1
-                     ORDER BY is_primary DESC, vehicle_id"
+                    "SELECT {VEHICLE_COLS} FROM vehicles WHERE user_id = ?1"
                 ))?
                 .query_map([&user_id], read_vehicle)?
                 .collect::<Result<_, _>>()?;
+            facts
+                .vehicles
+                .sort_by(|a, b| (!a.primary, &a.vehicle_id).cmp(&(!b.primary, &b.vehicle_id)));
             // Bounded by the (user_id, lot, start_ms) index: only bookings
             // starting within a day of now can be due (grace windows are at
             // most a day).
             facts.reservations = tx
                 .prepare_cached(&format!(
                     "SELECT {RESERVATION_COLS} FROM reservations
-                     WHERE user_id = ?1 AND lot = ?2 AND start_ms BETWEEN ?3 AND ?4
-                     ORDER BY start_ms, reservation_id"
+                     WHERE user_id = ?1 AND lot = ?2 AND start_ms BETWEEN ?3 AND ?4"
                 ))?
                 .query_map(
                     rusqlite::params![
@@ -79,6 +82,9 @@ impl Db {
                     read_reservation,
                 )?
                 .collect::<Result<_, _>>()?;
+            facts
+                .reservations
+                .sort_by(|a, b| (a.start, &a.reservation_id).cmp(&(b.start, &b.reservation_id)));
             // The user's vehicles inside: by the user the check_in named, or
             // by a vehicle now registered to the user. (Two indexed reads:
             // cheaper than one OR or UNION, which sorts in a temp b-tree.)

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::codec::{
-    GATE_SEQ, LOCKDOWN, col_enum, col_json, col_u64, get_meta, int, ms, set_meta, ts_text,
+    GATE_SEQ, LOCKDOWN, col_enum, col_json, col_u64, exec, get_meta, int, ms, set_meta, ts_text,
 };
 use super::presence::apply_effect;
 use super::{Db, StoreError};
@@ -47,7 +47,8 @@ impl Db {
                 clock,
                 body,
             };
-            tx.execute(
+            exec(
+                &tx,
                 "INSERT INTO events (gate_seq, event_id, type, at, at_ms, json)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -170,7 +171,8 @@ pub(super) fn bump(
     class: VehicleClass,
     delta: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO counters (direction, class, n) VALUES (?1, ?2, MAX(?3, 0))
          ON CONFLICT (direction, class) DO UPDATE SET n = MAX(n + ?3, 0)",
         params![direction, class.as_str(), delta],

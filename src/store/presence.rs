@@ -10,7 +10,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::codec::{col_enum, col_ts, enum_text, ms, ts_text};
+use super::codec::{col_enum, col_ts, enum_text, exec, ms, ts_text};
 use super::journal::{ENTERED, EXITED, bump};
 use super::{Db, StoreError};
 use crate::domain::contract::{Event, EventBody, Passage};
@@ -77,7 +77,8 @@ pub(super) fn apply_effect(
         EventBody::Denied(_) | EventBody::Alert(_) => return Ok(false),
     };
     let vehicle = passage.and_then(|p| p.vehicle_id.clone());
-    let fresh = conn.execute(
+    let fresh = exec(
+        conn,
         "INSERT OR IGNORE INTO applied_events (event_id, gate, type, own, vehicle_id, at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
@@ -93,12 +94,14 @@ pub(super) fn apply_effect(
         return Ok(false);
     }
     // Its void came first: the passage is recorded as voided and has no effect.
-    let voided_already = conn.execute(
+    let voided_already = exec(
+        conn,
         "DELETE FROM pending_voids WHERE related_event_id = ?1",
         [&event.event_id],
     )?;
     if voided_already > 0 {
-        conn.execute(
+        exec(
+            conn,
             "UPDATE applied_events SET voided = 1 WHERE event_id = ?1",
             [&event.event_id],
         )?;
@@ -113,7 +116,8 @@ pub(super) fn apply_effect(
     let class = passage
         .and_then(|p| p.vehicle_class)
         .or(before.as_ref().map(|b| b.class));
-    conn.execute(
+    exec(
+        conn,
         "UPDATE applied_events SET class = ?2, before = ?3 WHERE event_id = ?1",
         params![
             event.event_id,
@@ -127,7 +131,8 @@ pub(super) fn apply_effect(
                 put_presence(conn, &in_presence(conn, event, p, v, class)?)?;
             }
             if let Some(r) = &p.reservation_id {
-                conn.execute(
+                exec(
+                    conn,
                     "INSERT INTO used_reservations (event_id, reservation_id) VALUES (?1, ?2)",
                     params![event.event_id, r],
                 )?;
@@ -138,7 +143,7 @@ pub(super) fn apply_effect(
         }
         EventBody::CheckOut(_) => {
             if let Some(v) = &vehicle {
-                conn.execute("DELETE FROM presence WHERE vehicle_id = ?1", [v])?;
+                exec(conn, "DELETE FROM presence WHERE vehicle_id = ?1", [v])?;
             }
             if let (true, Some(class)) = (own, class) {
                 bump(conn, EXITED, class, 1)?;
@@ -204,7 +209,8 @@ fn void(conn: &Connection, event: &Event, related: &str) -> Result<(), StoreErro
             .prepare_cached("SELECT 1 FROM applied_events WHERE event_id = ?1")?
             .exists([related])?;
         if !seen {
-            conn.execute(
+            exec(
+                conn,
                 "INSERT OR IGNORE INTO pending_voids (related_event_id, void_event_id, at_ms)
                  VALUES (?1, ?2, ?3)",
                 params![related, event.event_id, ms(&event.at)],
@@ -212,7 +218,8 @@ fn void(conn: &Connection, event: &Event, related: &str) -> Result<(), StoreErro
         }
         return Ok(());
     };
-    conn.execute(
+    exec(
+        conn,
         "UPDATE applied_events SET voided = 1 WHERE event_id = ?1",
         [related],
     )?;
@@ -224,14 +231,15 @@ fn void(conn: &Connection, event: &Event, related: &str) -> Result<(), StoreErro
     let class = class.and_then(|c| VehicleClass::parse(&c));
     let direction = match kind.as_str() {
         "check_in" => {
-            conn.execute(
+            exec(
+                conn,
                 "DELETE FROM used_reservations WHERE event_id = ?1",
                 [related],
             )?;
             if let (Some(v), Some(cur)) = (&vehicle, &current)
                 && cur.event_id == related
             {
-                conn.execute("DELETE FROM presence WHERE vehicle_id = ?1", [v])?;
+                exec(conn, "DELETE FROM presence WHERE vehicle_id = ?1", [v])?;
                 if let Some(b) = &before {
                     put_presence(conn, b)?;
                 }
@@ -256,11 +264,15 @@ fn void(conn: &Connection, event: &Event, related: &str) -> Result<(), StoreErro
 
 fn presence_of(conn: &Connection, vehicle: &str) -> Result<Option<Presence>, StoreError> {
     let sql = format!("SELECT {PRESENCE_COLS} FROM presence WHERE vehicle_id = ?1");
-    Ok(conn.query_row(&sql, [vehicle], read_presence).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([vehicle], read_presence)
+        .optional()?)
 }
 
 fn put_presence(conn: &Connection, p: &Presence) -> Result<(), StoreError> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT OR REPLACE INTO presence (vehicle_id, user_id, class, ada, ev, since,
            since_ms, reservation_id, spot_id, plan, event_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
