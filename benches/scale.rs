@@ -2,7 +2,8 @@
 //! vehicle and a plan each), 50,000 reservations a day kept 30 days, 1,000
 //! spots, 800 vehicles inside; each figure next to a baseline measured in
 //! the same run (a bare indexed one-row lookup plus an fsync'd one-row
-//! insert in a scratch SQLite file, WAL, `synchronous=FULL`) and its target.
+//! insert in a scratch SQLite file, WAL, `synchronous=FULL`, timed in turn
+//! with the decisions, one each) and its target.
 //!
 //! Run: `cargo bench --bench scale`. Scale down with `USERS`, `PER_DAY`,
 //! `DECISIONS` (timed back to back, default 10,000) and `MORE` (the further
@@ -71,8 +72,8 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
     let ctx = context(&cfg);
-    let base = stats(baseline(dir.path(), s.users, runs));
-    row("baseline: indexed lookup + fsync'd insert", base, None);
+    let baseline = Baseline::new(dir.path(), s.users);
+    let mut base = Vec::with_capacity(runs);
 
     // 1. Decisions back to back: insiders leave and come back, in pairs.
     let io0 = proc_io();
@@ -80,7 +81,13 @@ fn main() {
     let mut times = Vec::with_capacity(runs);
     let (mut reads, mut commits) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     let (mut admits, mut denials) = (vec![], vec![]);
+    let mut base_io = (0, 0);
     for i in 0..runs {
+        // The baseline's own writes are not the passages'.
+        let b0 = proc_io();
+        base.push(baseline.once(i));
+        let b1 = proc_io();
+        base_io = (base_io.0 + b1.0 - b0.0, base_io.1 + b1.1 - b0.1);
         let t = Instant::now();
         let (ok, read) = pass(&mut db, &ctx, i, now);
         admitted += usize::from(ok);
@@ -92,6 +99,8 @@ fn main() {
     }
     let io1 = proc_io();
     let rss1 = rss_kb();
+    let base = stats(base);
+    row("baseline: indexed lookup + fsync'd insert", base, None);
     let dec = stats(times);
     row("card decision + durable commit", dec, None);
     row("  of which facts + decide", stats(reads), None);
@@ -169,8 +178,8 @@ fn main() {
     );
     println!(
         "written per passage over {runs}: {:.0} bytes to disk (write_bytes), {:.0} bytes through write() (wchar)",
-        (io1.0 - io0.0) as f64 / runs as f64,
-        (io1.1 - io0.1) as f64 / runs as f64
+        (io1.0 - io0.0).saturating_sub(base_io.0) as f64 / runs as f64,
+        (io1.1 - io0.1).saturating_sub(base_io.1) as f64 / runs as f64
     );
 
     // 5. RSS of this process (seeding included): after `runs`, then `more`.
@@ -226,43 +235,52 @@ fn pass(db: &mut Db, ctx: &Context, i: usize, now: Timestamp) -> (bool, f64) {
     (admitted, read)
 }
 
-/// `runs` times (µs) of an indexed lookup among `rows` plus an fsync'd
-/// one-row insert, in a scratch SQLite file (WAL, synchronous=FULL).
-fn baseline(dir: &std::path::Path, rows: usize, runs: usize) -> Vec<f64> {
-    let mut conn = Connection::open(dir.join("baseline.db")).unwrap();
-    conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-        .unwrap();
-    conn.pragma_update(None, "synchronous", "FULL").unwrap();
-    conn.execute_batch(
-        "CREATE TABLE cards (card TEXT PRIMARY KEY, user_id TEXT NOT NULL);
-         CREATE TABLE log (id INTEGER PRIMARY KEY, card TEXT, at TEXT, json TEXT);",
-    )
-    .unwrap();
-    let tx = conn.transaction().unwrap();
-    for i in 0..rows {
-        tx.execute(
-            "INSERT INTO cards VALUES (?1, ?2)",
-            params![seed::uid(i), i as i64],
+/// The baseline: an indexed lookup among `rows` plus an fsync'd one-row
+/// insert, in a scratch SQLite file (WAL, synchronous=FULL). Timed one at
+/// a time between the decisions, so both see the disk in the same state
+/// (this machine's fsync time drifts by a factor of several over minutes).
+struct Baseline(Connection, usize);
+
+impl Baseline {
+    fn new(dir: &std::path::Path, rows: usize) -> Baseline {
+        let mut conn = Connection::open(dir.join("baseline.db")).unwrap();
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
+            .unwrap();
+        conn.pragma_update(None, "synchronous", "FULL").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE cards (card TEXT PRIMARY KEY, user_id TEXT NOT NULL);
+             CREATE TABLE log (id INTEGER PRIMARY KEY, card TEXT, at TEXT, json TEXT);",
         )
         .unwrap();
+        let tx = conn.transaction().unwrap();
+        for i in 0..rows {
+            tx.execute(
+                "INSERT INTO cards VALUES (?1, ?2)",
+                params![seed::uid(i), i as i64],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        Baseline(conn, rows)
     }
-    tx.commit().unwrap();
-    (0..runs)
-        .map(|i| {
-            let card = seed::uid(i * 7919 % rows);
-            let t = Instant::now();
-            let user: String = conn
-                .prepare_cached("SELECT user_id FROM cards WHERE card = ?1")
-                .unwrap()
-                .query_row([&card], |r| r.get(0))
-                .unwrap();
-            conn.prepare_cached("INSERT INTO log (card, at, json) VALUES (?1, ?2, ?3)")
-                .unwrap()
-                .execute(params![card, "2026-11-23T09:00:00+07:00", user])
-                .unwrap();
-            t.elapsed().as_secs_f64() * 1e6
-        })
-        .collect()
+
+    /// One lookup and insert; its time (µs).
+    fn once(&self, i: usize) -> f64 {
+        let card = seed::uid(i * 7919 % self.1);
+        let t = Instant::now();
+        let user: String = self
+            .0
+            .prepare_cached("SELECT user_id FROM cards WHERE card = ?1")
+            .unwrap()
+            .query_row([&card], |r| r.get(0))
+            .unwrap();
+        self.0
+            .prepare_cached("INSERT INTO log (card, at, json) VALUES (?1, ?2, ?3)")
+            .unwrap()
+            .execute(params![card, "2026-11-23T09:00:00+07:00", user])
+            .unwrap();
+        t.elapsed().as_secs_f64() * 1e6
+    }
 }
 
 /// Median and p99.

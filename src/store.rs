@@ -34,8 +34,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+pub use checkpoint::Wal;
 pub use files::Files;
-pub use housekeeping::{PRUNE_STEP, PruneRun, Pruned};
+pub use housekeeping::{PRUNE_STEP, PRUNE_WAL_PAGES, PruneRun, Pruned};
 pub use integrity::Integrity;
 pub use outbox::{OutboxFacts, Stored};
 pub use replica::Applied;
@@ -207,6 +208,8 @@ type Job = Box<dyn FnOnce(&mut Db) + Send>;
 #[derive(Clone)]
 pub struct Store {
     jobs: mpsc::Sender<Job>,
+    /// The main file's WAL after each checkpoint, for pruning's pace.
+    wal: Option<tokio::sync::watch::Receiver<checkpoint::Wal>>,
 }
 
 /// The store thread itself, to be joined once every [`Store`] is dropped:
@@ -234,6 +237,7 @@ impl Store {
     /// If the OS cannot start a thread (the process is out of resources).
     pub fn spawn(db: Db) -> (Store, StoreThread) {
         let (jobs, rx) = mpsc::channel::<Job>();
+        let wal = db.wal();
         let thread = std::thread::Builder::new()
             .name("store".into())
             .spawn(move || {
@@ -255,7 +259,7 @@ impl Store {
                 }
             })
             .expect("spawning the store thread");
-        (Store { jobs }, StoreThread(thread))
+        (Store { jobs, wal }, StoreThread(thread))
     }
 
     /// Sends `f` to the store thread without waiting: its result arrives on

@@ -10,6 +10,15 @@
 //! stays far below the automatic threshold, which the store raises to
 //! [`AUTO_PAGES`] as a backstop.
 //!
+//! A writer that never pauses outruns this: the WAL starts again from its
+//! beginning only when a write finds every frame already copied, so under
+//! back-to-back writes it grows until the automatic checkpoint runs in
+//! some commit after all. Each checkpoint therefore reports the WAL's
+//! state ([`Wal`]). Pruning, which writes back to back for seconds, pauses
+//! when the WAL is long until the next checkpoint has copied all it wrote,
+//! then has the store thread copy what came since (a few pages) itself, so
+//! that its next write starts the WAL again (`housekeeping.rs`).
+//!
 //! Only the main file: the replica is swapped by rename (`snapshot.rs`), which
 //! no other connection may hold open; the idle store thread checkpoints it.
 
@@ -19,6 +28,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use tokio::sync::watch;
 
 use super::StoreError;
 
@@ -28,10 +38,23 @@ pub(super) const PERIOD: Duration = Duration::from_millis(100);
 /// The automatic checkpoint, left as a backstop (pages, about 40 MB).
 pub(super) const AUTO_PAGES: u32 = 10_000;
 
+/// The main file's WAL as the last checkpoint left it (in pages).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wal {
+    /// Pages in the WAL.
+    pub pages: u32,
+    /// Of those, the ones copied into the database file. All of them: the
+    /// next write starts the WAL again from its beginning.
+    pub copied: u32,
+}
+
+impl Wal {}
+
 /// The checkpointing thread; stopped and joined when dropped.
 pub(super) struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    wal: watch::Receiver<Wal>,
 }
 
 impl Checkpointer {
@@ -41,13 +64,25 @@ impl Checkpointer {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(1))?;
         let (stop, stopped) = mpsc::channel::<()>();
+        let (report, wal) = watch::channel(Wal::default());
         let thread = std::thread::Builder::new()
             .name("checkpoint".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(PERIOD) {
-                    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                    if let Err(e) = done {
-                        tracing::warn!(error = %e, "checkpointing the store's WAL failed");
+                    // (busy, pages in the WAL, pages copied)
+                    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok(Wal {
+                            pages: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
+                            copied: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
+                        })
+                    });
+                    match done {
+                        Ok(now) => {
+                            report.send_replace(now);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "checkpointing the store's WAL failed")
+                        }
                     }
                 }
             })
@@ -59,7 +94,13 @@ impl Checkpointer {
         Ok(Checkpointer {
             stop: Some(stop),
             thread: Some(thread),
+            wal,
         })
+    }
+
+    /// The WAL's state after each checkpoint.
+    pub fn wal(&self) -> watch::Receiver<Wal> {
+        self.wal.clone()
     }
 }
 
@@ -73,6 +114,20 @@ impl Drop for Checkpointer {
 }
 
 impl super::Db {
+    /// The main file's WAL after each checkpoint (None in memory: no WAL).
+    pub fn wal(&self) -> Option<watch::Receiver<Wal>> {
+        self._checkpointer.as_ref().map(Checkpointer::wal)
+    }
+
+    /// Copies into the main file what the checkpoint thread has not yet:
+    /// after it, this connection's next write starts the WAL again (it is
+    /// the only writer). Cheap only right after that thread's checkpoint.
+    pub(super) fn catch_up_wal(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA main.wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Checkpoints the replica's WAL if the replica was written since the
     /// last time: the idle store thread's job (see the module's doc).
     pub fn checkpoint_replica(&mut self) -> Result<(), StoreError> {

@@ -17,6 +17,9 @@ use crate::domain::model::Timestamp;
 pub(super) const GATE_SEQ: &str = "gate_seq";
 /// Meta key: when HQ's replica feed was last heard (epoch ms; 0: never).
 pub(super) const REPLICA_HEARD: &str = "replica_heard_ms";
+/// Meta key: every event with a `gate_seq` up to this one is delivered
+/// (the outbox starts after it; `outbox.rs`).
+pub(super) const OUTBOX_FLOOR: &str = "outbox_floor";
 /// Meta key: 1 while the gate is in lockdown (survives a restart).
 pub(super) const LOCKDOWN: &str = "lockdown";
 

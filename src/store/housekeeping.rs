@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{col_u64, int, ms};
+use tokio::sync::watch;
+
+use super::checkpoint::Wal;
 use super::{Db, Store, StoreError};
 use crate::domain::model::Timestamp;
 
@@ -256,11 +259,19 @@ impl Store {
         mut between: impl FnMut() -> W,
     ) -> Result<PruneRun, StoreError> {
         let mut run = PruneRun::default();
+        let mut wal = self.wal.clone();
         loop {
             between().await;
+            let catch_up = match &mut wal {
+                Some(wal) => wal_caught_up(wal).await,
+                None => false,
+            };
             let (step, took) = self
                 .call(move |db| {
                     let started = Instant::now();
+                    if catch_up && let Err(e) = db.catch_up_wal() {
+                        tracing::warn!(error = %e, "checkpointing the store's WAL failed");
+                    }
                     let step = db.prune_step(cutoff, now, max_rows);
                     (step, started.elapsed())
                 })
@@ -273,4 +284,41 @@ impl Store {
             }
         }
     }
+}
+
+/// WAL pages (4 KiB) past which pruning pauses for the checkpoint thread
+/// (`checkpoint.rs`): about 8 MB, a fifth of the automatic checkpoint's.
+pub const PRUNE_WAL_PAGES: u32 = 2_000;
+
+/// WAL pages past which the store thread copies the rest itself before a
+/// step. Reached only when cards come back to back: a pause lets the
+/// checkpoint thread copy everything, and the next write starts the WAL
+/// again, unless another write came first. The copy costs that step an
+/// fsync of the database file; SQLite's own, at 10,000 pages inside some
+/// commit, would cost a card far more.
+pub const PRUNE_CATCH_UP_PAGES: u32 = 4 * PRUNE_WAL_PAGES;
+
+/// The longest pruning pauses for a checkpoint: one kept from copying
+/// everything (a reader on an old snapshot, say the CLI) must not stop
+/// pruning; the automatic checkpoint is the backstop.
+pub(super) const PRUNE_WAL_WAIT: Duration = Duration::from_secs(2);
+
+/// If the WAL is long, waits until the checkpoint thread has copied all
+/// that pruning wrote so far (the second checkpoint from now: the first
+/// may have started before the last step). Without the pause, steps back
+/// to back outrun the checkpoint thread, the WAL never starts again, and
+/// SQLite checkpoints it inside some commit, tens of milliseconds for a
+/// card waiting behind it. Says whether the store thread should copy the
+/// rest itself ([`PRUNE_CATCH_UP_PAGES`]).
+pub(super) async fn wal_caught_up(wal: &mut watch::Receiver<Wal>) -> bool {
+    if wal.borrow_and_update().pages <= PRUNE_WAL_PAGES {
+        return false;
+    }
+    // Timed out, or the thread gone: go on all the same.
+    let _ = tokio::time::timeout(PRUNE_WAL_WAIT, async {
+        let _ = wal.changed().await;
+        let _ = wal.changed().await;
+    })
+    .await;
+    wal.borrow_and_update().pages > PRUNE_CATCH_UP_PAGES
 }

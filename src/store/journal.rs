@@ -9,6 +9,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use super::codec::{
     GATE_SEQ, LOCKDOWN, col_enum, col_json, col_u64, exec, get_meta, int, ms, set_meta, ts_text,
 };
+use super::outbox::{outbox_floor, raise_outbox_floor};
 use super::presence::apply_effect;
 use super::{Db, StoreError};
 use crate::domain::contract::{Clock, Event, VERSION};
@@ -90,27 +91,31 @@ impl Db {
     pub fn outbox(&self, limit: usize) -> Result<Vec<Event>, StoreError> {
         read_events(
             &self.conn,
-            "SELECT json FROM events WHERE delivered = 0 ORDER BY gate_seq LIMIT ?1",
-            params![int(limit)],
+            "SELECT json FROM events WHERE gate_seq > ?1 AND delivered = 0
+             ORDER BY gate_seq LIMIT ?2",
+            params![int(outbox_floor(&self.conn)?), int(limit)],
         )
     }
 
     /// How many events wait in the outbox.
     pub fn outbox_depth(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM events WHERE delivered = 0", [], |r| {
-                col_u64(r, 0)
-            })?)
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE gate_seq > ?1 AND delivered = 0",
+            [int(outbox_floor(&self.conn)?)],
+            |r| col_u64(r, 0),
+        )?)
     }
 
     /// The broker acknowledged event `gate_seq`: it leaves the outbox (and
     /// stays in the journal for replays). Marking it twice is harmless.
     pub fn mark_delivered(&mut self, gate_seq: u64) -> Result<(), StoreError> {
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "UPDATE events SET delivered = 1 WHERE gate_seq = ?1",
             [int(gate_seq)],
         )?;
+        raise_outbox_floor(&tx)?;
+        tx.commit()?;
         Ok(())
     }
 

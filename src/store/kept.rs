@@ -25,7 +25,7 @@
 
 mod sync;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::domain::availability::{Kind, Load};
 use crate::domain::model::VehicleClass;
@@ -67,6 +67,9 @@ pub(super) struct Window {
     pub hi: i64,
     by_start: BTreeMap<(i64, String), Held>,
     start_of: HashMap<String, i64>,
+    /// (vehicle, start, id) of each: a vehicle's comings and goings touch
+    /// its own bookings, not a walk of the thousands kept.
+    by_vehicle: BTreeSet<(String, i64, String)>,
 }
 
 impl Window {
@@ -82,12 +85,17 @@ impl Window {
     pub fn put(&mut self, held: Held) {
         self.remove(&held.id);
         self.start_of.insert(held.id.clone(), held.start);
+        self.by_vehicle
+            .insert((held.vehicle.clone(), held.start, held.id.clone()));
         self.by_start.insert((held.start, held.id.clone()), held);
     }
 
     pub fn remove(&mut self, id: &str) -> Option<Held> {
         let start = self.start_of.remove(id)?;
-        self.by_start.remove(&(start, id.to_owned()))
+        let gone = self.by_start.remove(&(start, id.to_owned()))?;
+        self.by_vehicle
+            .remove(&(gone.vehicle.clone(), start, gone.id.clone()));
+        Some(gone)
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Held> {
@@ -95,9 +103,14 @@ impl Window {
         self.by_start.get_mut(&(start, id.to_owned()))
     }
 
-    /// Every reservation kept, in start order.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Held> {
-        self.by_start.values_mut()
+    /// The ids of `vehicle`'s bookings kept.
+    pub fn of_vehicle(&self, vehicle: &str) -> Vec<String> {
+        let from = (vehicle.to_owned(), i64::MIN, String::new());
+        self.by_vehicle
+            .range(from..)
+            .take_while(|(v, _, _)| v == vehicle)
+            .map(|(_, _, id)| id.clone())
+            .collect()
     }
 
     /// Forgets reservations starting before `lo`: with time going forward
@@ -108,8 +121,9 @@ impl Window {
             return;
         }
         let kept = self.by_start.split_off(&(lo, String::new()));
-        for (_, gone) in std::mem::replace(&mut self.by_start, kept) {
-            self.start_of.remove(&gone.id);
+        for ((start, id), gone) in std::mem::replace(&mut self.by_start, kept) {
+            self.start_of.remove(&id);
+            self.by_vehicle.remove(&(gone.vehicle, start, id));
         }
         self.lo = lo;
     }
@@ -186,9 +200,10 @@ impl Kept {
         }
         // A booking whose vehicle came in is counted as the vehicle; when
         // it leaves, the booking (if still due and unused) holds again.
-        let inside = kind.is_some();
-        for held in self.window.iter_mut().filter(|h| h.vehicle == vehicle) {
-            held.inside = inside;
+        for id in self.window.of_vehicle(vehicle) {
+            if let Some(held) = self.window.get_mut(&id) {
+                held.inside = kind.is_some();
+            }
         }
     }
 

@@ -6,7 +6,9 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::codec::{col_ts, col_u64, int};
+use rusqlite::Connection;
+
+use super::codec::{OUTBOX_FLOOR, col_ts, col_u64, get_meta, int, set_meta};
 use super::{Db, StoreError};
 use crate::domain::model::Timestamp;
 
@@ -34,9 +36,10 @@ pub struct OutboxFacts {
 impl Db {
     /// Up to `limit` undelivered events after `gate_seq` `after`, in order.
     pub fn outbox_after(&self, after: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
+        let after = after.max(outbox_floor(&self.conn)?);
         self.stored(
             "SELECT gate_seq, type, json FROM events
-             WHERE delivered = 0 AND gate_seq > ?1 ORDER BY gate_seq LIMIT ?2",
+             WHERE gate_seq > ?1 AND delivered = 0 ORDER BY gate_seq LIMIT ?2",
             params![int(after), int(limit)],
         )
     }
@@ -88,6 +91,7 @@ impl Db {
                 stmt.execute([int(seq)])?;
             }
         }
+        raise_outbox_floor(&tx)?;
         tx.commit()?;
         Ok(())
     }
@@ -98,8 +102,9 @@ impl Db {
         let oldest = self
             .conn
             .query_row(
-                "SELECT at FROM events WHERE delivered = 0 ORDER BY gate_seq LIMIT 1",
-                [],
+                "SELECT at FROM events WHERE gate_seq > ?1 AND delivered = 0
+                 ORDER BY gate_seq LIMIT 1",
+                [int(outbox_floor(&self.conn)?)],
                 |r| col_ts(r, 0),
             )
             .optional()?;
@@ -123,4 +128,35 @@ impl Db {
             .collect::<Result<_, _>>()?;
         Ok(rows)
     }
+}
+
+/// The outbox's floor: every event up to this `gate_seq` is delivered, so
+/// the outbox's queries walk the journal's key from just after it. It takes
+/// the place of an index of undelivered events, which cost every event's
+/// commit (the one the barrier waits on) a page of WAL.
+pub(super) fn outbox_floor(conn: &Connection) -> Result<u64, StoreError> {
+    get_meta(conn, OUTBOX_FLOOR)
+}
+
+/// Moves the floor up to just before the oldest undelivered event (to the
+/// last event if none is left), in the delivery marks' transaction. The
+/// walk is short: acknowledgements come nearly in order, so few delivered
+/// events lie between the floor and the first undelivered one.
+pub(super) fn raise_outbox_floor(conn: &Connection) -> Result<(), StoreError> {
+    let floor = outbox_floor(conn)?;
+    let first: Option<u64> = conn
+        .prepare_cached(
+            "SELECT gate_seq FROM events WHERE gate_seq > ?1 AND delivered = 0
+             ORDER BY gate_seq LIMIT 1",
+        )?
+        .query_row([int(floor)], |r| col_u64(r, 0))
+        .optional()?;
+    let raised = match first {
+        Some(seq) => seq - 1,
+        None => super::journal::last_seq(conn)?,
+    };
+    if raised > floor {
+        set_meta(conn, OUTBOX_FLOOR, raised)?;
+    }
+    Ok(())
 }

@@ -337,6 +337,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE used_reservations_by_key RENAME TO used_reservations;
     CREATE INDEX used_reservations_id ON used_reservations (reservation_id);
     "#,
+    // 8 -> 9: an event's commit writes the journal's row alone. Its
+    // `event_id` (a ULID made here) was UNIQUE, a second b-tree nothing
+    // reads; the outbox's partial index is replaced by `outbox_floor` in
+    // `meta` (every event up to it is delivered), which the delivery marks
+    // move on, off the barrier's path (`outbox.rs`). Refusals went from
+    // three pages of WAL to one, admitted passages lost two.
+    r#"
+    INSERT OR REPLACE INTO meta (key, value) VALUES ('outbox_floor',
+        COALESCE((SELECT MIN(gate_seq) FROM events WHERE delivered = 0) - 1,
+                 (SELECT MAX(gate_seq) FROM events), 0));
+    CREATE TABLE events_lean (
+        gate_seq  INTEGER PRIMARY KEY,
+        event_id  TEXT NOT NULL,
+        type      TEXT NOT NULL,
+        at        TEXT NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        json      TEXT NOT NULL,
+        delivered INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    INSERT INTO events_lean SELECT gate_seq, event_id, type, at, at_ms, json, delivered
+        FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_lean RENAME TO events;
+    CREATE INDEX events_prunable ON events (at_ms) WHERE delivered = 1;
+    "#,
 ];
 
 /// The replica file's schema, as migrations of its own (`PRAGMA

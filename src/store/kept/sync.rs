@@ -113,10 +113,14 @@ impl Db {
 
     fn sync(&mut self, touched: Touched<'_>) -> Result<(), StoreError> {
         let conn = &self.conn;
-        let dirty: Vec<(String, String)> = conn
-            .prepare_cached("SELECT DISTINCT what, key FROM temp.load_dirty")?
+        // Deduplicated here: DISTINCT would have SQLite build a temporary
+        // index at every run, on the path to the barrier.
+        let mut dirty: Vec<(String, String)> = conn
+            .prepare_cached("SELECT what, key FROM temp.load_dirty")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
+        dirty.sort_unstable();
+        dirty.dedup();
         if !dirty.is_empty() {
             conn.prepare_cached("DELETE FROM temp.load_dirty")?
                 .execute([])?;
@@ -272,14 +276,10 @@ fn replica_ops(conn: &Connection, k: &mut Kept, ops: &[Op]) -> Result<(), StoreE
     if vehicles.is_empty() {
         return Ok(());
     }
-    let ids: Vec<String> = k
-        .window
-        .iter_mut()
-        .filter(|h| vehicles.contains(h.vehicle.as_str()))
-        .map(|h| h.id.clone())
-        .collect();
-    for id in ids {
-        reread(conn, k, &id)?;
+    for vehicle in vehicles {
+        for id in k.window.of_vehicle(vehicle) {
+            reread(conn, k, &id)?;
+        }
     }
     Ok(())
 }
@@ -342,16 +342,21 @@ fn is_used(conn: &Connection, reservation: &str) -> Result<bool, StoreError> {
 }
 
 /// Entered minus exited per class, over this gate's and its siblings'
-/// counters.
+/// counters: a few dozen rows, summed here (a GROUP BY would build a
+/// temporary index at every run, like the DISTINCT `sync` avoids).
 fn counters(
     conn: &Connection,
 ) -> Result<std::collections::BTreeMap<VehicleClass, i64>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT class, SUM(CASE direction WHEN 'entered' THEN n ELSE -n END)
-         FROM (SELECT direction, class, n FROM counters
-               UNION ALL SELECT direction, class, n FROM gate_counters)
-         GROUP BY class",
+        "SELECT direction, class, n FROM counters
+         UNION ALL SELECT direction, class, n FROM gate_counters",
     )?;
-    let rows = stmt.query_map([], |r| Ok((col_enum(r, 0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut sums = std::collections::BTreeMap::new();
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let (direction, n): (String, i64) = (r.get(0)?, r.get(2)?);
+        let signed = if direction == "entered" { n } else { -n };
+        *sums.entry(col_enum(r, 1)?).or_insert(0) += signed;
+    }
+    Ok(sums)
 }

@@ -116,3 +116,34 @@ fn trimming_forgets_only_bookings_starting_before_the_new_low() {
     assert_eq!(w.len(), 1);
     assert_eq!(w.remove("r-2").unwrap().start, 70 * MIN);
 }
+
+#[test]
+fn a_booking_follows_its_vehicle_when_rebooked_removed_or_trimmed() {
+    let mut k = kept(vec![
+        held("r-1", "v-1", 100, 200),
+        held("r-2", "v-1", 300, 400),
+        held("r-3", "v-2", 100, 200),
+    ]);
+    assert_eq!(k.window.of_vehicle("v-1"), ["r-1", "r-2"]);
+    // r-1 moves to v-2: v-1 coming in no longer covers it.
+    k.window.put(held("r-1", "v-2", 100, 200));
+    k.set_inside("v-1", Some(kind(VehicleClass::Standard)));
+    assert_eq!(k.window.of_vehicle("v-1"), ["r-2"]);
+    assert_eq!(
+        standard(&k.load(100 * MIN)),
+        3,
+        "v-1 inside, r-1 and r-3 held"
+    );
+    k.set_inside("v-2", Some(kind(VehicleClass::Standard)));
+    assert_eq!(standard(&k.load(100 * MIN)), 2, "both inside, nothing held");
+    k.window.remove("r-3");
+    k.window.trim(200 * MIN);
+    assert!(k.window.of_vehicle("v-2").is_empty());
+    assert_eq!(k.window.of_vehicle("v-1"), ["r-2"]);
+    k.set_inside("v-1", None);
+    assert_eq!(
+        standard(&k.load(300 * MIN)),
+        2,
+        "v-2 inside, r-2 held again"
+    );
+}

@@ -312,3 +312,85 @@ async fn the_daemons_pruning_lets_other_jobs_run_between_its_steps() {
     drop(store);
     thread.join().unwrap();
 }
+
+mod wal_pace {
+    use tokio::sync::watch;
+    use tokio::time::Instant;
+
+    use super::super::super::Wal;
+    use super::super::super::housekeeping::{
+        PRUNE_CATCH_UP_PAGES, PRUNE_WAL_PAGES, PRUNE_WAL_WAIT, wal_caught_up,
+    };
+    use super::*;
+
+    fn wal(pages: u32) -> Wal {
+        Wal {
+            pages,
+            copied: pages,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_wal_never_holds_pruning() {
+        let (_report, mut rx) = watch::channel(wal(PRUNE_WAL_PAGES));
+        let t = Instant::now();
+        assert!(!wal_caught_up(&mut rx).await);
+        assert_eq!(t.elapsed(), std::time::Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_wal_holds_pruning_for_two_checkpoints() {
+        let (report, rx) = watch::channel(wal(PRUNE_WAL_PAGES + 1));
+        let t = Instant::now();
+        let waiting = tokio::spawn(async move {
+            let mut rx = rx;
+            wal_caught_up(&mut rx).await
+        });
+        tokio::task::yield_now().await;
+        report.send_replace(wal(PRUNE_WAL_PAGES + 1));
+        tokio::task::yield_now().await;
+        assert!(
+            !waiting.is_finished(),
+            "one checkpoint may have begun before the pause"
+        );
+        // The second: far behind still, so the store thread copies the rest.
+        report.send_replace(wal(PRUNE_CATCH_UP_PAGES + 1));
+        assert!(waiting.await.unwrap());
+        assert!(t.elapsed() < PRUNE_WAL_WAIT, "not timed out");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_checkpointer_holds_pruning_only_so_long() {
+        let (_report, mut rx) = watch::channel(wal(PRUNE_WAL_PAGES + 1));
+        let t = Instant::now();
+        assert!(
+            !wal_caught_up(&mut rx).await,
+            "not far enough behind to copy"
+        );
+        assert_eq!(t.elapsed(), PRUNE_WAL_WAIT);
+    }
+
+    #[tokio::test]
+    async fn the_checkpoint_thread_reports_the_wal_it_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("gate.db"), ident()).unwrap();
+        let mut rx = db.wal().expect("a file store has a checkpoint thread");
+        db.record_bodies(vec![alert()], now(), Clock::Synced)
+            .unwrap();
+        // Reports come every 100 ms; the guard only keeps a broken thread
+        // from hanging the test.
+        let copied = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            loop {
+                rx.changed().await.unwrap();
+                let w = *rx.borrow();
+                if w.pages > 0 {
+                    return w;
+                }
+            }
+        })
+        .await
+        .expect("a report of the commit's pages");
+        assert_eq!(copied.copied, copied.pages);
+        assert!(Db::open_in_memory(ident()).unwrap().wal().is_none());
+    }
+}

@@ -82,6 +82,43 @@ fn the_journal_keeps_the_exact_json() {
     assert_eq!(serde_json::to_string(&out[0]).unwrap(), stored);
 }
 
+fn floor(db: &Db) -> u64 {
+    crate::store::codec::get_meta(&db.conn, crate::store::codec::OUTBOX_FLOOR).unwrap()
+}
+
+#[test]
+fn the_outbox_floor_rises_past_delivered_events_only() {
+    let mut db = mem();
+    db.record_bodies(vec![alert(), alert(), alert()], now(), Clock::Synced)
+        .unwrap();
+    db.mark_all_delivered(&[1, 3]).unwrap();
+    assert_eq!(floor(&db), 1, "2 is still out");
+    assert_eq!(seqs(&db.outbox(10).unwrap()), [2]);
+    db.mark_all_delivered(&[2]).unwrap();
+    assert_eq!(floor(&db), 3);
+    assert!(db.outbox(10).unwrap().is_empty());
+    assert_eq!(db.outbox_depth().unwrap(), 0);
+    assert_eq!(db.outbox_facts().unwrap().oldest, None);
+
+    // All delivered, then pruned away: the next events are still found.
+    assert_eq!(db.prune(now() + minutes(1), now()).unwrap().events, 3);
+    record(&mut db, alert());
+    record(&mut db, alert());
+    assert_eq!(seqs(&db.outbox(10).unwrap()), [4, 5]);
+    let after: Vec<u64> = db
+        .outbox_after(0, 10)
+        .unwrap()
+        .iter()
+        .map(|s| s.gate_seq)
+        .collect();
+    assert_eq!(after, [4, 5]);
+    db.mark_delivered(5).unwrap();
+    assert_eq!((floor(&db), db.outbox_depth().unwrap()), (3, 1));
+    assert_eq!(db.outbox_facts().unwrap().oldest, Some(now()));
+    db.mark_delivered(4).unwrap();
+    assert_eq!((floor(&db), db.outbox_depth().unwrap()), (5, 0));
+}
+
 #[test]
 fn the_outbox_is_in_seq_order_until_delivered() {
     let mut db = mem();

@@ -199,3 +199,61 @@ fn a_version_7_store_keeps_its_passages_in_the_tables_keyed_alone() {
     .unwrap();
     assert_eq!(count(&db, "presence"), 0);
 }
+
+#[test]
+fn a_version_8_store_keeps_its_events_and_finds_its_outbox_from_a_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    let mut db = Db::open(&path, ident()).unwrap();
+    for v in ["v-1", "v-2", "v-3", "v-4"] {
+        db.record_bodies(
+            vec![check_in(passage(v, VehicleClass::Standard))],
+            now(),
+            Clock::Synced,
+        )
+        .unwrap();
+    }
+    db.mark_all_delivered(&[1, 3]).unwrap();
+    drop(db);
+    {
+        // The events table as version 8 had it: event_id UNIQUE, an index
+        // of the undelivered, no floor.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE e AS SELECT * FROM events; DROP TABLE events;
+             CREATE TABLE events (gate_seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,
+               type TEXT NOT NULL, at TEXT NOT NULL, at_ms INTEGER NOT NULL,
+               json TEXT NOT NULL, delivered INTEGER NOT NULL DEFAULT 0) STRICT;
+             INSERT INTO events SELECT * FROM e; DROP TABLE e;
+             CREATE INDEX events_outbox ON events (gate_seq) WHERE delivered = 0;
+             CREATE INDEX events_prunable ON events (at_ms) WHERE delivered = 1;
+             DELETE FROM meta WHERE key = 'outbox_floor';
+             PRAGMA user_version = 8;",
+        )
+        .unwrap();
+    }
+    let mut db = Db::open(&path, ident()).unwrap();
+    assert_eq!(user_version(&db), MIGRATIONS.len() as i64);
+    assert_eq!(count(&db, "events"), 4);
+    let out: Vec<u64> = db.outbox(10).unwrap().iter().map(|e| e.gate_seq).collect();
+    assert_eq!(out, [2, 4]);
+    let indexes: i64 = db
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE tbl_name = 'events' AND type = 'index'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 1, "only the index of the prunable is left");
+    db.mark_all_delivered(&[2, 4]).unwrap();
+    assert_eq!(db.outbox_depth().unwrap(), 0);
+    db.record_bodies(
+        vec![check_out(passage("v-1", VehicleClass::Standard))],
+        now(),
+        Clock::Synced,
+    )
+    .unwrap();
+    let out: Vec<u64> = db.outbox(10).unwrap().iter().map(|e| e.gate_seq).collect();
+    assert_eq!(out, [5]);
+}
