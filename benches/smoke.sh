@@ -4,5 +4,5 @@
 # README quotes full-size runs and the command for each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export USERS=2000 PER_DAY=2000 DECISIONS=200 MORE=200 PASSAGES=2000 EVENTS=2000 TRIALS=1 BATCH=500
+export USERS=2000 PER_DAY=2000 DECISIONS=200 MORE=200 PASSAGES=2000 EVENTS=2000 TRIALS=1 BATCH=500 EVERY_MS=1
 cargo bench --locked --benches
