@@ -48,8 +48,6 @@ pub struct Wal {
     pub copied: u32,
 }
 
-impl Wal {}
-
 /// The checkpointing thread; stopped and joined when dropped.
 pub(super) struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,
