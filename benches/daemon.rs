@@ -40,6 +40,9 @@
 //! none is taken for a repeat read. Every step waits for the sim's reply or
 //! for the watch line it causes; nothing sleeps.
 
+#[path = "scale/baseline.rs"]
+mod baseline;
+use baseline::Baseline;
 #[path = "scale/seed.rs"]
 mod seed;
 
@@ -53,7 +56,6 @@ use parkgate::domain::lane::IDLE_TEXT;
 use parkgate::store::{Db, Ident};
 use parkgate_hal::sim::{SimClient, SimOutput, SimRequest, SimWatch, WatchLine};
 use parkgate_hal::{BarrierCommand, Light, Sensor, SensorState};
-use rusqlite::{Connection, params};
 
 /// The seed's "now", and the daemon's manual clock.
 const NOW: &str = "2026-11-23T09:00:00+07:00";
@@ -99,7 +101,7 @@ fn main() {
         s.inside,
         t.elapsed().as_secs_f64()
     );
-    let mut baseline = Baseline::new(dir.path(), s.users);
+    let baseline = Baseline::new(dir.path(), s.users);
 
     // 1. Start-up, cold then warm.
     let files = store_files(&cfg);
@@ -657,56 +659,6 @@ impl Lane {
             Outcome::Denied(_) => self.sensor(Sensor::Arming, SensorState::Clear).await,
         }
         outcome
-    }
-}
-
-/// The baseline: an indexed lookup among `rows` plus an fsync'd one-row
-/// insert, in a scratch SQLite file (WAL, synchronous=FULL); as in
-/// `benches/scale.rs`, one sample at a time.
-struct Baseline {
-    conn: Connection,
-    rows: usize,
-}
-
-impl Baseline {
-    fn new(dir: &Path, rows: usize) -> Baseline {
-        let mut conn = Connection::open(dir.join("baseline.db")).unwrap();
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-            .unwrap();
-        conn.pragma_update(None, "synchronous", "FULL").unwrap();
-        conn.execute_batch(
-            "CREATE TABLE cards (card TEXT PRIMARY KEY, user_id TEXT NOT NULL);
-             CREATE TABLE log (id INTEGER PRIMARY KEY, card TEXT, at TEXT, json TEXT);",
-        )
-        .unwrap();
-        let tx = conn.transaction().unwrap();
-        for i in 0..rows {
-            tx.execute(
-                "INSERT INTO cards VALUES (?1, ?2)",
-                params![seed::uid(i), i as i64],
-            )
-            .unwrap();
-        }
-        tx.commit().unwrap();
-        Baseline { conn, rows }
-    }
-
-    /// One lookup and insert, in µs.
-    fn sample(&mut self, i: usize) -> f64 {
-        let card = seed::uid(i * 7919 % self.rows);
-        let t = Instant::now();
-        let user: String = self
-            .conn
-            .prepare_cached("SELECT user_id FROM cards WHERE card = ?1")
-            .unwrap()
-            .query_row([&card], |r| r.get(0))
-            .unwrap();
-        self.conn
-            .prepare_cached("INSERT INTO log (card, at, json) VALUES (?1, ?2, ?3)")
-            .unwrap()
-            .execute(params![card, "2026-11-23T09:00:00+07:00", user])
-            .unwrap();
-        t.elapsed().as_secs_f64() * 1e6
     }
 }
 

@@ -25,6 +25,9 @@
 //! (`benches/daemon.rs`), `parkgate replica apply` against the `sqlite3`
 //! CLI (`benches/apply.rs`), pruning at peak traffic (`benches/prune.rs`).
 
+#[path = "scale/baseline.rs"]
+mod baseline;
+use baseline::Baseline;
 #[path = "scale/seed.rs"]
 mod seed;
 
@@ -38,7 +41,6 @@ use parkgate::domain::lane::{Commit, Draft};
 use parkgate::domain::model::*;
 use parkgate::domain::policy::{self, Context, Decision};
 use parkgate::store::{Db, Ident};
-use rusqlite::{Connection, params};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).map_or(default, |s| s.parse().expect(name))
@@ -86,7 +88,7 @@ fn main() {
     for i in 0..runs {
         // The baseline's own writes are not the passages'.
         let b0 = proc_io();
-        base.push(baseline.once(i));
+        base.push(baseline.sample(i));
         let b1 = proc_io();
         base_io = (base_io.0 + b1.0 - b0.0, base_io.1 + b1.1 - b0.1);
         let t = Instant::now();
@@ -233,54 +235,6 @@ fn pass(db: &mut Db, ctx: &Context, i: usize, now: Timestamp) -> (bool, f64) {
     };
     db.record(commit, at, Clock::Synced).unwrap();
     (admitted, read)
-}
-
-/// The baseline: an indexed lookup among `rows` plus an fsync'd one-row
-/// insert, in a scratch SQLite file (WAL, synchronous=FULL). Timed one at
-/// a time between the decisions, so both see the disk in the same state
-/// (this machine's fsync time drifts by a factor of several over minutes).
-struct Baseline(Connection, usize);
-
-impl Baseline {
-    fn new(dir: &std::path::Path, rows: usize) -> Baseline {
-        let mut conn = Connection::open(dir.join("baseline.db")).unwrap();
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-            .unwrap();
-        conn.pragma_update(None, "synchronous", "FULL").unwrap();
-        conn.execute_batch(
-            "CREATE TABLE cards (card TEXT PRIMARY KEY, user_id TEXT NOT NULL);
-             CREATE TABLE log (id INTEGER PRIMARY KEY, card TEXT, at TEXT, json TEXT);",
-        )
-        .unwrap();
-        let tx = conn.transaction().unwrap();
-        for i in 0..rows {
-            tx.execute(
-                "INSERT INTO cards VALUES (?1, ?2)",
-                params![seed::uid(i), i as i64],
-            )
-            .unwrap();
-        }
-        tx.commit().unwrap();
-        Baseline(conn, rows)
-    }
-
-    /// One lookup and insert; its time (µs).
-    fn once(&self, i: usize) -> f64 {
-        let card = seed::uid(i * 7919 % self.1);
-        let t = Instant::now();
-        let user: String = self
-            .0
-            .prepare_cached("SELECT user_id FROM cards WHERE card = ?1")
-            .unwrap()
-            .query_row([&card], |r| r.get(0))
-            .unwrap();
-        self.0
-            .prepare_cached("INSERT INTO log (card, at, json) VALUES (?1, ?2, ?3)")
-            .unwrap()
-            .execute(params![card, "2026-11-23T09:00:00+07:00", user])
-            .unwrap();
-        t.elapsed().as_secs_f64() * 1e6
-    }
 }
 
 /// Writes out what seeding left in the page cache (some 600 MB at full
