@@ -10,8 +10,9 @@
 //!   most), with its counts per [`Kind`];
 //! - **held:** the lot's booked reservations starting inside a window of
 //!   time around now ([`Window`]), each with whether it was used and
-//!   whether its vehicle is inside; counting walks only the bookings due,
-//!   in memory;
+//!   whether its vehicle is inside, and how many of them hold a spot at
+//!   the last decision's time, moved to the next one's by walking only the
+//!   bookings that start or stop holding in between (`kept/window.rs`);
 //! - **counters:** entered minus exited per class over every gate's counters.
 //!
 //! Writes to presence, used reservations and counters are caught by
@@ -24,13 +25,15 @@
 //! This file is the in-memory part: no SQL, no clock.
 
 mod sync;
+mod window;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::domain::availability::{Kind, Load};
 use crate::domain::model::VehicleClass;
 
 pub(super) use sync::{TRIGGERS, Touched};
+pub(super) use window::{Held, Window};
 
 /// How far past the window's needs the window is read ahead, so that most
 /// decisions find it covered and the idle store thread extends it.
@@ -42,108 +45,6 @@ pub(super) struct For {
     pub lot: String,
     pub early: i64,
     pub late: i64,
-}
-
-/// One booked reservation of the lot, as the load needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Held {
-    pub id: String,
-    pub start: i64,
-    pub end: i64,
-    pub vehicle: String,
-    /// The booked class with its vehicle's flags (none if it is unknown).
-    pub kind: Kind,
-    /// A check_in used it: it holds nothing any more.
-    pub used: bool,
-    /// Its vehicle is inside: counted there, not here.
-    pub inside: bool,
-}
-
-/// The lot's booked reservations starting in `[lo, hi]` (ms): exactly
-/// those, whatever was written since, and no others.
-#[derive(Debug, Default)]
-pub(super) struct Window {
-    pub lo: i64,
-    pub hi: i64,
-    by_start: BTreeMap<(i64, String), Held>,
-    start_of: HashMap<String, i64>,
-    /// (vehicle, start, id) of each: a vehicle's comings and goings touch
-    /// its own bookings, not a walk of the thousands kept.
-    by_vehicle: BTreeSet<(String, i64, String)>,
-}
-
-impl Window {
-    pub fn new(lo: i64, hi: i64) -> Window {
-        Window {
-            lo,
-            hi,
-            ..Window::default()
-        }
-    }
-
-    /// Adds or replaces a reservation (by id).
-    pub fn put(&mut self, held: Held) {
-        self.remove(&held.id);
-        self.start_of.insert(held.id.clone(), held.start);
-        self.by_vehicle
-            .insert((held.vehicle.clone(), held.start, held.id.clone()));
-        self.by_start.insert((held.start, held.id.clone()), held);
-    }
-
-    pub fn remove(&mut self, id: &str) -> Option<Held> {
-        let start = self.start_of.remove(id)?;
-        let gone = self.by_start.remove(&(start, id.to_owned()))?;
-        self.by_vehicle
-            .remove(&(gone.vehicle.clone(), start, gone.id.clone()));
-        Some(gone)
-    }
-
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut Held> {
-        let start = *self.start_of.get(id)?;
-        self.by_start.get_mut(&(start, id.to_owned()))
-    }
-
-    /// The ids of `vehicle`'s bookings kept.
-    pub fn of_vehicle(&self, vehicle: &str) -> Vec<String> {
-        let from = (vehicle.to_owned(), i64::MIN, String::new());
-        self.by_vehicle
-            .range(from..)
-            .take_while(|(v, _, _)| v == vehicle)
-            .map(|(_, _, id)| id.clone())
-            .collect()
-    }
-
-    /// Forgets reservations starting before `lo`: with time going forward
-    /// they can never hold a spot again (a clock stepped back reads them
-    /// again).
-    pub fn trim(&mut self, lo: i64) {
-        if lo <= self.lo {
-            return;
-        }
-        let kept = self.by_start.split_off(&(lo, String::new()));
-        for ((start, id), gone) in std::mem::replace(&mut self.by_start, kept) {
-            self.start_of.remove(&id);
-            self.by_vehicle.remove(&(gone.vehicle, start, id));
-        }
-        self.lo = lo;
-    }
-
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.by_start.len()
-    }
-
-    /// The bookings holding a spot at `now`: starting in `[now - late,
-    /// now + early]` (else a no-show, or not due yet), not over, not used,
-    /// their vehicle not inside.
-    fn held_at(&self, now: i64, to: &For) -> impl Iterator<Item = Kind> + '_ {
-        let (from, until) = ((now - to.late, String::new()), now + to.early);
-        self.by_start
-            .range(from..)
-            .take_while(move |((start, _), _)| *start <= until)
-            .filter(move |(_, h)| h.end > now && !h.used && !h.inside)
-            .map(|(_, h)| h.kind)
-    }
 }
 
 /// The kept load of one lot.
@@ -162,13 +63,15 @@ pub(super) struct Kept {
 }
 
 impl Kept {
-    pub fn new(to: For, window: Window, versions: (i64, i64)) -> Kept {
+    /// A kept load with no vehicle inside, no counters and an empty
+    /// window over `[lo, hi]` (ms).
+    pub fn new(to: For, (lo, hi): (i64, i64), versions: (i64, i64)) -> Kept {
         Kept {
+            window: Window::new(lo, hi, to.early, to.late),
             to,
             inside: HashMap::new(),
             inside_counts: BTreeMap::new(),
             counters: BTreeMap::new(),
-            window,
             versions,
         }
     }
@@ -201,34 +104,18 @@ impl Kept {
         // A booking whose vehicle came in is counted as the vehicle; when
         // it leaves, the booking (if still due and unused) holds again.
         for id in self.window.of_vehicle(vehicle) {
-            if let Some(held) = self.window.get_mut(&id) {
-                held.inside = kind.is_some();
-            }
+            self.window.set_inside(&id, kind.is_some());
         }
     }
 
     /// The load at `now` (ms), exactly what `facts::recount` counts.
-    pub fn load(&self, now: i64) -> Load {
+    pub fn load(&mut self, now: i64) -> Load {
         let mut load = Load::default();
         for (&kind, &n) in &self.inside_counts {
             load.add(kind, n);
         }
-        // Tallied in a flat array first: thousands of bookings, 20 kinds.
-        let mut held = [0u32; 20];
-        let slot = |k: Kind| {
-            let class = VehicleClass::ALL.iter().position(|&c| c == k.class);
-            class.unwrap_or(0) * 4 + usize::from(k.ada) * 2 + usize::from(k.ev)
-        };
-        let mut kinds = [None; 20];
-        for kind in self.window.held_at(now, &self.to) {
-            let i = slot(kind);
-            held[i] += 1;
-            kinds[i] = Some(kind);
-        }
-        for (kind, n) in kinds.into_iter().zip(held) {
-            if let Some(kind) = kind {
-                load.add(kind, n);
-            }
+        for (kind, n) in self.window.holding(now) {
+            load.add(kind, n);
         }
         // What the counters say is inside beyond the passages seen here (a
         // sibling's events lost, its counters not): vehicles of the class

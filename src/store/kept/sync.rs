@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{AHEAD_MS, For, Held, Kept, Window};
+use super::{AHEAD_MS, For, Held, Kept};
 use crate::domain::availability::{Kind, Load};
 use crate::domain::contract::{self, Op, Record};
 use crate::domain::model::{ReservationStatus, Timestamp, VehicleClass};
@@ -135,8 +135,8 @@ impl Db {
             match what.as_str() {
                 "inside" => k.set_inside(&key, inside_kind(conn, &key)?),
                 "used" => {
-                    if let Some(held) = k.window.get_mut(&key) {
-                        held.used = is_used(conn, &key)?;
+                    if k.window.get(&key).is_some() {
+                        k.window.set_used(&key, is_used(conn, &key)?);
                     }
                 }
                 _ => k.counters = counters(conn)?,
@@ -194,7 +194,7 @@ fn build(conn: &Connection, to: For, now: i64, versions: (i64, i64)) -> Result<K
     conn.prepare_cached("DELETE FROM temp.load_dirty")?
         .execute([])?;
     let (lo, hi) = (now - to.late, now + to.early + AHEAD_MS);
-    let mut k = Kept::new(to, Window::new(lo, lo - 1), versions);
+    let mut k = Kept::new(to, (lo, lo - 1), versions);
     let mut inside = conn.prepare_cached("SELECT vehicle_id, class, ada, ev FROM presence")?;
     let rows = inside.query_map([], |r| Ok((r.get::<_, String>(0)?, kind(r, 1)?)))?;
     for row in rows {
@@ -309,10 +309,10 @@ const HELD: &str = "SELECT r.reservation_id, r.start_ms, r.end_ms, r.vehicle_id,
 
 fn held(r: &Row<'_>) -> rusqlite::Result<Held> {
     Ok(Held {
-        id: r.get(0)?,
+        id: r.get::<_, String>(0)?.into(),
         start: r.get(1)?,
         end: r.get(2)?,
-        vehicle: r.get(3)?,
+        vehicle: r.get::<_, String>(3)?.into(),
         kind: kind(r, 4)?,
         used: r.get(7)?,
         inside: false,
