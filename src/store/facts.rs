@@ -30,7 +30,13 @@ impl Db {
         // snapshot that never blocks the writer.
         let tx = self.conn.unchecked_transaction()?;
         let credential = credential.trim().to_ascii_uppercase();
+        // First: the kept load also knows whose vehicles are inside.
+        let load = self.kept_load(&tx, lot, now, early_grace_min, late_grace_min)?;
+        let kept = self.kept.borrow();
+        let kept = kept.as_ref().expect("kept_load made it");
         let mut facts = Facts {
+            load,
+            siblings: kept.siblings,
             card: one(
                 &tx,
                 &format!("SELECT {CARD_COLS} FROM cards WHERE card = ?1"),
@@ -85,20 +91,16 @@ impl Db {
             facts
                 .reservations
                 .sort_by(|a, b| (a.start, &a.reservation_id).cmp(&(b.start, &b.reservation_id)));
-            // The user's vehicles inside: by the user the check_in named, or
-            // by a vehicle now registered to the user. (Two indexed reads:
-            // cheaper than one OR or UNION, which sorts in a temp b-tree.)
-            let by_user = format!("SELECT {PRESENCE_COLS} FROM presence WHERE user_id = ?1");
-            facts.inside = tx
-                .prepare_cached(&by_user)?
-                .query_map([&user_id], read_presence)?
-                .collect::<Result<_, _>>()?;
+            // The user's vehicles inside: by the user the check_in named (the
+            // kept load's mirror of presence knows them), or by a vehicle now
+            // registered to the user.
             let by_vehicle = format!("SELECT {PRESENCE_COLS} FROM presence WHERE vehicle_id = ?1");
-            for v in &facts.vehicles {
-                if !facts.inside.iter().any(|p| p.vehicle_id == v.vehicle_id) {
+            let named = kept.inside_of(&user_id).iter();
+            for v in named.chain(facts.vehicles.iter().map(|v| &v.vehicle_id)) {
+                if !facts.inside.iter().any(|p| &p.vehicle_id == v) {
                     facts
                         .inside
-                        .extend(one(&tx, &by_vehicle, &v.vehicle_id, read_presence)?);
+                        .extend(one(&tx, &by_vehicle, v, read_presence)?);
                 }
             }
             facts
@@ -120,10 +122,6 @@ impl Db {
                 }
             }
         }
-        facts.load = self.kept_load(&tx, lot, now, early_grace_min, late_grace_min)?;
-        facts.siblings = tx
-            .prepare_cached("SELECT COUNT(DISTINCT gate) FROM gate_counters")?
-            .query_row([], |r| r.get(0))?;
         tx.commit()?;
         Ok(facts)
     }

@@ -51,11 +51,17 @@ pub(super) struct For {
 #[derive(Debug)]
 pub(super) struct Kept {
     pub to: For,
-    /// Vehicle id to the kind it is counted as, for every vehicle inside.
-    inside: HashMap<String, Kind>,
+    /// Vehicle id to the kind it is counted as and the user its check_in
+    /// named, for every vehicle inside.
+    inside: HashMap<String, (Kind, String)>,
     inside_counts: BTreeMap<Kind, u32>,
+    /// User id to their vehicles inside: a card's facts find them here,
+    /// so a passage writes no index of presence by user.
+    by_user: HashMap<String, Vec<String>>,
     /// Entered minus exited per class, summed over every gate's counters.
     pub counters: BTreeMap<VehicleClass, i64>,
+    /// How many sibling gates have sent their counters.
+    pub siblings: u32,
     pub window: Window,
     /// SQLite's `data_version` of the main and replica files when this
     /// was last in step: another process's commit changes them.
@@ -71,7 +77,9 @@ impl Kept {
             to,
             inside: HashMap::new(),
             inside_counts: BTreeMap::new(),
+            by_user: HashMap::new(),
             counters: BTreeMap::new(),
+            siblings: 0,
             versions,
         }
     }
@@ -81,26 +89,43 @@ impl Kept {
         self.inside.contains_key(vehicle)
     }
 
-    /// `vehicle` is now inside as `kind`, or (None) not inside.
-    pub fn set_inside(&mut self, vehicle: &str, kind: Option<Kind>) {
-        let was = match kind {
-            Some(kind) => self.inside.insert(vehicle.to_owned(), kind),
+    /// The vehicles inside whose check_in named `user`.
+    pub fn inside_of(&self, user: &str) -> &[String] {
+        self.by_user.get(user).map_or(&[], Vec::as_slice)
+    }
+
+    /// `vehicle` is now inside as `kind` for `user`, or (None) not inside.
+    pub fn set_inside(&mut self, vehicle: &str, now: Option<(Kind, &str)>) {
+        let now = now.map(|(kind, user)| (kind, user.to_owned()));
+        let was = match &now {
+            Some(now) => self.inside.insert(vehicle.to_owned(), now.clone()),
             None => self.inside.remove(vehicle),
         };
-        if was == kind {
+        if was == now {
             return;
         }
-        if let Some(was) = was
-            && let Some(n) = self.inside_counts.get_mut(&was)
-        {
-            *n -= 1;
-            if *n == 0 {
-                self.inside_counts.remove(&was);
+        if let Some((was, user)) = was {
+            if let Some(n) = self.inside_counts.get_mut(&was) {
+                *n -= 1;
+                if *n == 0 {
+                    self.inside_counts.remove(&was);
+                }
+            }
+            if let Some(vehicles) = self.by_user.get_mut(&user) {
+                vehicles.retain(|v| v != vehicle);
+                if vehicles.is_empty() {
+                    self.by_user.remove(&user);
+                }
             }
         }
-        if let Some(kind) = kind {
+        let kind = now.map(|(kind, user)| {
             *self.inside_counts.entry(kind).or_default() += 1;
-        }
+            self.by_user
+                .entry(user)
+                .or_default()
+                .push(vehicle.to_owned());
+            kind
+        });
         // A booking whose vehicle came in is counted as the vehicle; when
         // it leaves, the booking (if still due and unused) holds again.
         for id in self.window.of_vehicle(vehicle) {

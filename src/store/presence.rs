@@ -77,17 +77,31 @@ pub(super) fn apply_effect(
         EventBody::Denied(_) | EventBody::Alert(_) => return Ok(false),
     };
     let vehicle = passage.and_then(|p| p.vehicle_id.clone());
+    let before = match &vehicle {
+        Some(v) => presence_of(conn, v)?,
+        None => None,
+    };
+    // The class counted: the passage's, else (an unidentified exit) the one
+    // the vehicle entered as.
+    let class = passage
+        .and_then(|p| p.vehicle_class)
+        .or(before.as_ref().map(|b| b.class));
+    // One statement: the record is written once, with what a void of it
+    // needs to undo it.
     let fresh = exec(
         conn,
-        "INSERT OR IGNORE INTO applied_events (event_id, gate, type, own, vehicle_id, at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT OR IGNORE INTO applied_events
+             (event_id, gate, type, own, vehicle_id, at_ms, class, before)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             event.event_id,
             event.gate,
             event.type_name(),
             own,
             vehicle,
-            ms(&event.at)
+            ms(&event.at),
+            class.map(VehicleClass::as_str),
+            before.as_ref().map(serde_json::to_string).transpose()?,
         ],
     )?;
     if fresh == 0 {
@@ -102,29 +116,12 @@ pub(super) fn apply_effect(
     if voided_already > 0 {
         exec(
             conn,
-            "UPDATE applied_events SET voided = 1 WHERE event_id = ?1",
+            "UPDATE applied_events SET voided = 1, class = NULL, before = NULL
+             WHERE event_id = ?1",
             [&event.event_id],
         )?;
         return Ok(true);
     }
-    let before = match &vehicle {
-        Some(v) => presence_of(conn, v)?,
-        None => None,
-    };
-    // The class counted: the passage's, else (an unidentified exit) the one
-    // the vehicle entered as.
-    let class = passage
-        .and_then(|p| p.vehicle_class)
-        .or(before.as_ref().map(|b| b.class));
-    exec(
-        conn,
-        "UPDATE applied_events SET class = ?2, before = ?3 WHERE event_id = ?1",
-        params![
-            event.event_id,
-            class.map(VehicleClass::as_str),
-            before.as_ref().map(serde_json::to_string).transpose()?,
-        ],
-    )?;
     match &event.body {
         EventBody::CheckIn(p) => {
             if let (Some(v), Some(class)) = (&vehicle, p.vehicle_class) {

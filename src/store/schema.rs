@@ -362,6 +362,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE events_lean RENAME TO events;
     CREATE INDEX events_prunable ON events (at_ms) WHERE delivered = 1;
     "#,
+    // 9 -> 10: presence by user is found in the kept load's mirror of
+    // presence (`kept.rs`), not this index, which cost every check_in and
+    // check_out a page of WAL (and, as presence fills and empties, its
+    // splits and merges) on the barrier's path.
+    r#"
+    DROP INDEX IF EXISTS presence_user;
+    "#,
 ];
 
 /// The replica file's schema, as migrations of its own (`PRAGMA

@@ -133,13 +133,16 @@ impl Db {
         };
         for (what, key) in dirty {
             match what.as_str() {
-                "inside" => k.set_inside(&key, inside_kind(conn, &key)?),
+                "inside" => {
+                    let now = inside_kind(conn, &key)?;
+                    k.set_inside(&key, now.as_ref().map(|(kind, user)| (*kind, &**user)));
+                }
                 "used" => {
                     if k.window.get(&key).is_some() {
                         k.window.set_used(&key, is_used(conn, &key)?);
                     }
                 }
-                _ => k.counters = counters(conn)?,
+                _ => (k.counters, k.siblings) = counters(conn)?,
             }
         }
         if let Touched::Ops(ops) = touched {
@@ -195,13 +198,16 @@ fn build(conn: &Connection, to: For, now: i64, versions: (i64, i64)) -> Result<K
         .execute([])?;
     let (lo, hi) = (now - to.late, now + to.early + AHEAD_MS);
     let mut k = Kept::new(to, (lo, lo - 1), versions);
-    let mut inside = conn.prepare_cached("SELECT vehicle_id, class, ada, ev FROM presence")?;
-    let rows = inside.query_map([], |r| Ok((r.get::<_, String>(0)?, kind(r, 1)?)))?;
+    let mut inside =
+        conn.prepare_cached("SELECT vehicle_id, class, ada, ev, user_id FROM presence")?;
+    let rows = inside.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, kind(r, 1)?, r.get::<_, String>(4)?))
+    })?;
     for row in rows {
-        let (vehicle, kind) = row?;
-        k.set_inside(&vehicle, Some(kind));
+        let (vehicle, kind, user) = row?;
+        k.set_inside(&vehicle, Some((kind, &user)));
     }
-    k.counters = counters(conn)?;
+    (k.counters, k.siblings) = counters(conn)?;
     extend(conn, &mut k, lo, hi)?;
     Ok(k)
 }
@@ -328,10 +334,11 @@ fn kind(r: &Row<'_>, at: usize) -> rusqlite::Result<Kind> {
     })
 }
 
-fn inside_kind(conn: &Connection, vehicle: &str) -> Result<Option<Kind>, StoreError> {
+/// How `vehicle` is counted inside, and for which user; none if it is not.
+fn inside_kind(conn: &Connection, vehicle: &str) -> Result<Option<(Kind, String)>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT class, ada, ev FROM presence WHERE vehicle_id = ?1")?
-        .query_row([vehicle], |r| kind(r, 0))
+        .prepare_cached("SELECT class, ada, ev, user_id FROM presence WHERE vehicle_id = ?1")?
+        .query_row([vehicle], |r| Ok((kind(r, 0)?, r.get(3)?)))
         .optional()?)
 }
 
@@ -342,21 +349,23 @@ fn is_used(conn: &Connection, reservation: &str) -> Result<bool, StoreError> {
 }
 
 /// Entered minus exited per class, over this gate's and its siblings'
-/// counters: a few dozen rows, summed here (a GROUP BY would build a
-/// temporary index at every run, like the DISTINCT `sync` avoids).
-fn counters(
-    conn: &Connection,
-) -> Result<std::collections::BTreeMap<VehicleClass, i64>, StoreError> {
+/// counters, and how many siblings sent theirs: a few dozen rows, summed
+/// here (a GROUP BY or DISTINCT would build a temporary index at every run,
+/// like the DISTINCT `sync` avoids).
+type Counters = (std::collections::BTreeMap<VehicleClass, i64>, u32);
+fn counters(conn: &Connection) -> Result<Counters, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT direction, class, n FROM counters
-         UNION ALL SELECT direction, class, n FROM gate_counters",
+        "SELECT NULL, direction, class, n FROM counters
+         UNION ALL SELECT gate, direction, class, n FROM gate_counters",
     )?;
     let mut sums = std::collections::BTreeMap::new();
+    let mut gates = std::collections::BTreeSet::new();
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let (direction, n): (String, i64) = (r.get(0)?, r.get(2)?);
+        let (gate, direction, n): (Option<String>, String, i64) = (r.get(0)?, r.get(1)?, r.get(3)?);
         let signed = if direction == "entered" { n } else { -n };
-        *sums.entry(col_enum(r, 1)?).or_insert(0) += signed;
+        *sums.entry(col_enum(r, 2)?).or_insert(0) += signed;
+        gates.extend(gate);
     }
-    Ok(sums)
+    Ok((sums, u32::try_from(gates.len()).unwrap_or(u32::MAX)))
 }

@@ -70,9 +70,9 @@ fn a_booking_holds_from_early_grace_until_its_end_unless_a_no_show() {
 #[test]
 fn a_vehicle_inside_counts_once_and_its_booking_holds_again_when_it_leaves() {
     let mut k = kept(vec![held("r-1", "v-1", 100, 200)]);
-    k.set_inside("v-1", Some(kind(VehicleClass::Standard)));
+    k.set_inside("v-1", Some((kind(VehicleClass::Standard), "u-1")));
     assert_eq!(standard(&k.load(100 * MIN)), 1);
-    k.set_inside("v-1", Some(kind(VehicleClass::Standard)));
+    k.set_inside("v-1", Some((kind(VehicleClass::Standard), "u-1")));
     assert_eq!(
         standard(&k.load(100 * MIN)),
         1,
@@ -91,17 +91,33 @@ fn a_vehicle_inside_counts_once_and_its_booking_holds_again_when_it_leaves() {
 #[test]
 fn a_vehicle_changing_kind_moves_between_counts() {
     let mut k = kept(vec![]);
-    k.set_inside("v-1", Some(kind(VehicleClass::Standard)));
-    k.set_inside("v-1", Some(kind(VehicleClass::Compact)));
+    k.set_inside("v-1", Some((kind(VehicleClass::Standard), "u-1")));
+    k.set_inside("v-1", Some((kind(VehicleClass::Compact), "u-1")));
     let load = k.load(0);
     assert_eq!(standard(&load), 0);
     assert_eq!(load.counts.get(&kind(VehicleClass::Compact)), Some(&1));
 }
 
 #[test]
+fn a_vehicle_inside_is_listed_under_the_user_it_came_in_for() {
+    let mut k = kept(vec![]);
+    let standard = kind(VehicleClass::Standard);
+    k.set_inside("v-1", Some((standard, "u-1")));
+    k.set_inside("v-2", Some((standard, "u-1")));
+    assert_eq!(k.inside_of("u-1"), ["v-1", "v-2"]);
+    k.set_inside("v-1", Some((standard, "u-2")));
+    assert_eq!(k.inside_of("u-1"), ["v-2"]);
+    assert_eq!(k.inside_of("u-2"), ["v-1"]);
+    k.set_inside("v-2", None);
+    k.set_inside("v-1", None);
+    assert!(k.inside_of("u-1").is_empty() && k.inside_of("u-2").is_empty());
+    assert_eq!(k.load(0), Load::default());
+}
+
+#[test]
 fn counters_beyond_the_vehicles_seen_count_as_plain_vehicles() {
     let mut k = kept(vec![]);
-    k.set_inside("v-1", Some(kind(VehicleClass::Standard)));
+    k.set_inside("v-1", Some((kind(VehicleClass::Standard), "u-1")));
     k.counters.insert(VehicleClass::Standard, 3);
     k.counters.insert(VehicleClass::Compact, -2);
     let load = k.load(0);
@@ -135,14 +151,14 @@ fn a_booking_follows_its_vehicle_when_rebooked_removed_or_trimmed() {
     assert_eq!(of_vehicle(&k.window, "v-1"), ["r-1", "r-2"]);
     // r-1 moves to v-2: v-1 coming in no longer covers it.
     k.window.put(held("r-1", "v-2", 100, 200));
-    k.set_inside("v-1", Some(kind(VehicleClass::Standard)));
+    k.set_inside("v-1", Some((kind(VehicleClass::Standard), "u-1")));
     assert_eq!(of_vehicle(&k.window, "v-1"), ["r-2"]);
     assert_eq!(
         standard(&k.load(100 * MIN)),
         3,
         "v-1 inside, r-1 and r-3 held"
     );
-    k.set_inside("v-2", Some(kind(VehicleClass::Standard)));
+    k.set_inside("v-2", Some((kind(VehicleClass::Standard), "u-1")));
     assert_eq!(standard(&k.load(100 * MIN)), 2, "both inside, nothing held");
     k.window.remove("r-3");
     k.window.trim(200 * MIN);

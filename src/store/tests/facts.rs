@@ -114,6 +114,50 @@ fn facts_gather_the_users_rows_in_one_read() {
     );
 }
 
+/// The vehicles inside that a card's check_in named, as the facts of the
+/// user's next card read see them.
+fn inside_of(db: &Db, uid: &str) -> Vec<String> {
+    let f = db.facts(uid, "main", now(), EARLY, LATE).unwrap();
+    f.inside.into_iter().map(|p| p.vehicle_id).collect()
+}
+
+#[test]
+fn a_vehicle_inside_is_found_by_the_user_its_latest_check_in_named() {
+    let mut db = mem();
+    let ops = vec![
+        up(Record::User(user("u-1"))),
+        up(Record::User(user("u-2"))),
+        up(Record::Card(card(UID, "u-1"))),
+        up(Record::Card(card("0A0B0C0D", "u-2"))),
+    ];
+    db.apply_batch(&batch(1, ops)).unwrap();
+    // v-0 is registered to neither: only the check_in ties it to a user.
+    db.record_bodies(
+        vec![check_in(passage("v-0", Compact))],
+        now(),
+        Clock::Synced,
+    )
+    .unwrap();
+    assert_eq!(inside_of(&db, UID), ["v-0"]);
+    assert!(inside_of(&db, "0A0B0C0D").is_empty());
+    // A sibling lets v-0 in again, for u-2: the presence row is u-2's now.
+    let mut theirs = passage("v-0", Compact);
+    theirs.user_id = Some("u-2".into());
+    let mut exit_gate = Db::open_in_memory(sibling("exit-1")).unwrap();
+    let event = exit_gate
+        .record_bodies(vec![check_in(theirs)], now(), Clock::Synced)
+        .unwrap()
+        .remove(0);
+    assert!(db.apply_remote(&event).unwrap());
+    assert!(inside_of(&db, UID).is_empty());
+    assert_eq!(inside_of(&db, "0A0B0C0D"), ["v-0"]);
+    let mut out = passage("v-0", Compact);
+    out.user_id = Some("u-2".into());
+    db.record_bodies(vec![check_out(out)], now(), Clock::Synced)
+        .unwrap();
+    assert!(inside_of(&db, "0A0B0C0D").is_empty());
+}
+
 #[test]
 fn an_unknown_card_gives_empty_facts_with_the_load() {
     let mut db = mem();

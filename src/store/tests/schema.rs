@@ -257,3 +257,48 @@ fn a_version_8_store_keeps_its_events_and_finds_its_outbox_from_a_floor() {
     let out: Vec<u64> = db.outbox(10).unwrap().iter().map(|e| e.gate_seq).collect();
     assert_eq!(out, [5]);
 }
+
+#[test]
+fn a_version_9_store_drops_presence_by_user_and_still_finds_a_users_vehicle_inside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    let mut db = Db::open(&path, ident()).unwrap();
+    let ops = vec![
+        up(Record::User(user("u-1"))),
+        up(Record::Card(card("04A1B2C3D4E5F6", "u-1"))),
+    ];
+    db.apply_batch(&batch(1, ops)).unwrap();
+    db.record_bodies(
+        vec![check_in(passage("v-0", VehicleClass::Compact))],
+        now(),
+        Clock::Synced,
+    )
+    .unwrap();
+    drop(db);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE INDEX presence_user ON presence (user_id);
+             PRAGMA user_version = 9;",
+        )
+        .unwrap();
+    }
+    let db = Db::open(&path, ident()).unwrap();
+    assert_eq!(user_version(&db), MIGRATIONS.len() as i64);
+    let indexes: i64 = db
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE tbl_name = 'presence' AND type = 'index'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 0);
+    let f = db.facts("04A1B2C3D4E5F6", "main", now(), 15, 30).unwrap();
+    let inside: Vec<_> = f.inside.iter().map(|p| p.vehicle_id.as_str()).collect();
+    assert_eq!(
+        inside,
+        ["v-0"],
+        "v-0 is registered to nobody: found by user"
+    );
+}
