@@ -222,7 +222,7 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(crate::domain::lane::proptests::cases(200))]
 
     #[test]
     fn the_kept_load_always_equals_a_recount(steps in prop::collection::vec(step(), 1..60)) {
