@@ -6,7 +6,7 @@ mod common;
 
 use common::broker::Broker;
 use common::hq::Hq;
-use common::{Gate, WAIT};
+use common::{Gate, WAIT, long_wait};
 use parkgate_hal::{BarrierCommand, Sensor, SensorState};
 use serde_json::{Value, json};
 
@@ -341,6 +341,8 @@ async fn cards_are_decided_on_the_old_replica_while_a_big_snapshot_stages() {
         &snapshot,
         &chunk("big", 9, chunks, chunks + 1, 20_000..20_001).to_string(),
     );
-    gate.wait_status(WAIT, "swapped in 20,001 users", |s| s.replica_seq == 9)
-        .await;
+    gate.wait_status(long_wait(), "swapped in 20,001 users", |s| {
+        s.replica_seq == 9
+    })
+    .await;
 }
