@@ -5,6 +5,17 @@ use super::super::{Db, StoreError};
 use super::*;
 use crate::domain::contract::{Clock, Kind};
 
+/// How many indexes `table` has.
+fn indexes_on(db: &Db, table: &str) -> i64 {
+    db.conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE tbl_name = ?1 AND type = 'index'",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 fn user_version(db: &Db) -> i64 {
     db.conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -237,14 +248,7 @@ fn a_version_8_store_keeps_its_events_and_finds_its_outbox_from_a_floor() {
     assert_eq!(count(&db, "events"), 4);
     let out: Vec<u64> = db.outbox(10).unwrap().iter().map(|e| e.gate_seq).collect();
     assert_eq!(out, [2, 4]);
-    let indexes: i64 = db
-        .conn
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_schema WHERE tbl_name = 'events' AND type = 'index'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let indexes = indexes_on(&db, "events");
     assert_eq!(indexes, 1, "only the index of the prunable is left");
     db.mark_all_delivered(&[2, 4]).unwrap();
     assert_eq!(db.outbox_depth().unwrap(), 0);
@@ -285,14 +289,7 @@ fn a_version_9_store_drops_presence_by_user_and_still_finds_a_users_vehicle_insi
     }
     let db = Db::open(&path, ident()).unwrap();
     assert_eq!(user_version(&db), MIGRATIONS.len() as i64);
-    let indexes: i64 = db
-        .conn
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_schema WHERE tbl_name = 'presence' AND type = 'index'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let indexes = indexes_on(&db, "presence");
     assert_eq!(indexes, 0);
     let f = db.facts("04A1B2C3D4E5F6", "main", now(), 15, 30).unwrap();
     let inside: Vec<_> = f.inside.iter().map(|p| p.vehicle_id.as_str()).collect();
