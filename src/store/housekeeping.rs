@@ -1,6 +1,7 @@
 //! What keeps the store bounded and safe over months: HQ command ids seen
 //! (replay protection) and the journal's retention.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -59,17 +60,28 @@ impl Pruned {
     }
 }
 
-/// The oldest delivered events before `?1`, at most `?2`. Oldest first, so
-/// that a prune cut short leaves the journal a contiguous tail, as replay
-/// (`first_seq`) expects.
+/// The oldest delivered events before `?1`, at most `?2`, with their event
+/// ids (their applied records go with them). Oldest first, so that a prune
+/// cut short leaves the journal a contiguous tail, as replay (`first_seq`)
+/// expects.
 pub(super) const PRUNE_EVENTS: &str = "DELETE FROM events WHERE gate_seq IN
-    (SELECT gate_seq FROM events WHERE delivered = 1 AND at_ms < ?1 ORDER BY at_ms LIMIT ?2)";
-/// The oldest applied passages before `?1`, at most `?2`, but a vehicle
-/// still inside keeps its check_in's record (a void or a sibling's
-/// redelivery of it must still find it).
+    (SELECT gate_seq FROM events WHERE delivered = 1 AND at_ms < ?1 ORDER BY at_ms LIMIT ?2)
+    RETURNING event_id";
+/// The oldest applied records of siblings' passages before `?1`, at most
+/// `?2`, but a vehicle still inside keeps its check_in's record (a void or
+/// a sibling's redelivery of it must still find it). This gate's own
+/// passages' records go with their journal rows instead (migration 10 ->
+/// 11): their index by time cost every admitted passage a page of WAL.
 pub(super) const PRUNE_APPLIED: &str = "SELECT event_id FROM applied_events
-    WHERE at_ms < ?1 AND event_id NOT IN (SELECT event_id FROM presence)
+    WHERE own = 0 AND at_ms < ?1 AND event_id NOT IN (SELECT event_id FROM presence)
     ORDER BY at_ms LIMIT ?2";
+/// Own passages' records kept when their journal row went because their
+/// vehicle was still inside, once it has left (or the record went anyway).
+pub(super) const PRUNE_KEPT: &str = "SELECT k.event_id FROM applied_kept k
+    LEFT JOIN applied_events a ON a.event_id = k.event_id
+    WHERE (a.event_id IS NULL OR a.at_ms < ?1)
+      AND k.event_id NOT IN (SELECT event_id FROM presence)
+    LIMIT ?2";
 /// A void whose passage never came within the retention: it never will.
 pub(super) const PRUNE_VOIDS: &str = "DELETE FROM pending_voids WHERE related_event_id IN
     (SELECT related_event_id FROM pending_voids WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)";
@@ -112,9 +124,9 @@ impl Db {
 
     /// Drops what is older than the retention: delivered events stamped
     /// before `cutoff` (undelivered ones are kept whatever their age: the
-    /// outbox loses nothing), applied-passage records before `cutoff` (but a
-    /// vehicle still inside keeps its check_in's) with the reservation uses
-    /// they recorded, voids before `cutoff` still waiting for their passage,
+    /// outbox loses nothing), applied-passage records before `cutoff` (this
+    /// gate's own with their events; a vehicle still inside keeps its
+    /// check_in's) with the reservation uses they recorded, voids before `cutoff` still waiting for their passage,
     /// and command ids expired by `now`.
     ///
     /// In steps of [`PRUNE_STEP`] rows, one transaction each, all at once:
@@ -173,23 +185,55 @@ impl Db {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         // No seq is handed out twice, even if the journal's newest go.
         super::journal::keep_seq_floor(&tx)?;
-        let events = tx
+        let inside: HashSet<String> = tx
+            .prepare_cached("SELECT event_id FROM presence")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        // A pruned event's applied record goes with it, unless its vehicle
+        // is still inside: then it is listed, to go once the vehicle left.
+        let (mut passages, mut kept) = (Vec::new(), Vec::new());
+        let mut events = 0;
+        for id in tx
             .prepare_cached(PRUNE_EVENTS)?
-            .execute(params![cutoff, limit])?;
-        let passages = tx
+            .query_map(params![cutoff, limit], |r| r.get::<_, String>(0))?
+        {
+            let id = id?;
+            events += 1;
+            if inside.contains(&id) {
+                kept.push(id);
+            } else {
+                passages.push(id);
+            }
+        }
+        {
+            let mut keep =
+                tx.prepare_cached("INSERT OR IGNORE INTO applied_kept (event_id) VALUES (?1)")?;
+            for id in &kept {
+                keep.execute([id])?;
+            }
+        }
+        let remote = tx
             .prepare_cached(PRUNE_APPLIED)?
             .query_map(params![cutoff, limit], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut used = 0;
+        let left = tx
+            .prepare_cached(PRUNE_KEPT)?
+            .query_map(params![cutoff, limit], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let (mut used, mut applied) = (0, 0);
         {
             // The load's kept copy hears of each use removed through the
             // store's triggers (`kept`).
             let mut forget_use =
                 tx.prepare_cached("DELETE FROM used_reservations WHERE event_id = ?1")?;
             let mut forget = tx.prepare_cached("DELETE FROM applied_events WHERE event_id = ?1")?;
-            for id in &passages {
+            let mut unlist = tx.prepare_cached("DELETE FROM applied_kept WHERE event_id = ?1")?;
+            for id in left.iter().chain(&passages).chain(&remote) {
                 used += forget_use.execute([id])?;
-                forget.execute([id])?;
+                applied += forget.execute([id])?;
+            }
+            for id in &left {
+                unlist.execute([id])?;
             }
         }
         let voids = tx
@@ -199,8 +243,7 @@ impl Db {
             .prepare_cached(PRUNE_COMMANDS)?
             .execute(params![ms(&now), limit])?;
         tx.commit()?;
-        let applied = passages.len();
-        let more = [events, applied, voids, commands]
+        let more = [events, remote.len(), left.len(), voids, commands]
             .iter()
             .any(|&n| n >= max_rows);
         let pruned = Pruned {

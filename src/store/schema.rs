@@ -369,6 +369,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     DROP INDEX IF EXISTS presence_user;
     "#,
+    // 10 -> 11: this gate's own passages' applied records are pruned with
+    // their journal rows (`housekeeping.rs`), not found by time: the index
+    // by time covers siblings' records alone, and an admitted passage
+    // writes a page of WAL fewer. A record whose journal row went while its
+    // vehicle stayed inside is listed in `applied_kept` until the vehicle
+    // leaves; those already without a row are listed now (found through a
+    // passing index of the journal by event id).
+    r#"
+    CREATE TABLE IF NOT EXISTS applied_kept (
+        event_id TEXT PRIMARY KEY
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS migration_events_id ON events (event_id);
+    INSERT OR IGNORE INTO applied_kept SELECT event_id FROM applied_events a
+        WHERE own = 1 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = a.event_id);
+    DROP INDEX migration_events_id;
+    DROP INDEX IF EXISTS applied_events_at;
+    CREATE INDEX IF NOT EXISTS applied_remote_at ON applied_events (at_ms) WHERE own = 0;
+    "#,
 ];
 
 /// The replica file's schema, as migrations of its own (`PRAGMA

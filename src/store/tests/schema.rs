@@ -299,3 +299,47 @@ fn a_version_9_store_drops_presence_by_user_and_still_finds_a_users_vehicle_insi
         "v-0 is registered to nobody: found by user"
     );
 }
+
+#[test]
+fn a_version_10_store_lists_own_records_whose_journal_rows_went_and_indexes_siblings_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parkgate.db");
+    let mut db = Db::open(&path, ident()).unwrap();
+    let old = now() - chrono::Duration::days(40);
+    // Parked 40 days ago, and a visit that came and went then.
+    let visit = passage("v-1", VehicleClass::Standard);
+    let journal = db
+        .record_bodies(
+            vec![
+                check_in(passage("v-0", VehicleClass::Compact)),
+                check_in(visit.clone()),
+                check_out(visit),
+            ],
+            old,
+            Clock::Synced,
+        )
+        .unwrap();
+    drop(db);
+    {
+        // As version 10 pruned: records by time, the journal rows apart.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP INDEX applied_remote_at;
+             DROP TABLE applied_kept;
+             CREATE INDEX applied_events_at ON applied_events (at_ms);
+             DELETE FROM events;
+             PRAGMA user_version = 10;",
+        )
+        .unwrap();
+    }
+    let mut db = Db::open(&path, ident()).unwrap();
+    assert_eq!(user_version(&db), MIGRATIONS.len() as i64);
+    assert_eq!(indexes_on(&db, "applied_events"), 1);
+    assert_eq!(count(&db, "applied_kept"), 3, "all three rows went");
+    // Prune goes on from there: the visit's records go, the parked car's
+    // check_in stays while it is inside.
+    let pruned = db.prune(now() - chrono::Duration::days(30), now()).unwrap();
+    assert_eq!(pruned.applied, 2, "{pruned:?}");
+    assert_eq!(count(&db, "applied_kept"), 1);
+    assert!(!db.apply_remote(&journal[0]).unwrap(), "still applied once");
+}
