@@ -126,8 +126,9 @@ impl Db {
     /// before `cutoff` (undelivered ones are kept whatever their age: the
     /// outbox loses nothing), applied-passage records before `cutoff` (this
     /// gate's own with their events; a vehicle still inside keeps its
-    /// check_in's) with the reservation uses they recorded, voids before `cutoff` still waiting for their passage,
-    /// and command ids expired by `now`.
+    /// check_in's) with the reservation uses they recorded, voids before
+    /// `cutoff` still waiting for their passage, and command ids expired by
+    /// `now`.
     ///
     /// In steps of [`PRUNE_STEP`] rows, one transaction each, all at once:
     /// for tests and tools. The daemon runs the steps as separate store
