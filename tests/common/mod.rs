@@ -47,10 +47,10 @@ pub const START: &str = "2026-11-23T07:58:00+07:00";
 /// The longest any single wait may take before the test fails instead of hanging.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// [`WAIT`] for work that takes seconds natively (staging a big snapshot):
-/// ten times longer when the daemon runs under an emulator
-/// (`PARKGATE_TEST_RUNNER`), where it is tens of times slower. Only how long
-/// a failing test takes to fail changes.
+/// [`WAIT`] for work that an emulator stretches (staging a big snapshot,
+/// a PN532 reader settling after its first polls): ten times longer when
+/// the daemon runs under one (`PARKGATE_TEST_RUNNER`), where it is tens of
+/// times slower. Only how long a failing test takes to fail changes.
 pub fn long_wait() -> Duration {
     match std::env::var("PARKGATE_TEST_RUNNER") {
         Ok(runner) if !runner.trim().is_empty() => WAIT * 10,
