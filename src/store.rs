@@ -195,6 +195,23 @@ impl Db {
     pub fn ident(&self) -> &Ident {
         &self.ident
     }
+
+    /// What the store thread does after each job, once its answer went out
+    /// (and at least every [`IDLE`]): reads ahead the lot's bookings, so
+    /// the next decision finds them read, and keeps both WALs short. A
+    /// failure is logged, never fatal: each is retried next time.
+    /// Public for benchmarks that drive a `Db` as the thread does.
+    pub fn between_jobs(&mut self, now: std::time::Instant) {
+        if let Err(e) = self.tick(now) {
+            tracing::warn!(error = %e, "reading ahead the lot's bookings failed");
+        }
+        if let Err(e) = self.keep_wal_short() {
+            tracing::warn!(error = %e, "checkpointing the store's WAL failed");
+        }
+        if let Err(e) = self.checkpoint_replica() {
+            tracing::warn!(error = %e, "checkpointing the replica's WAL failed");
+        }
+    }
 }
 
 /// How long the store thread waits for a job before its idle work anyway.
@@ -248,14 +265,7 @@ impl Store {
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
-                    // After the answer went out: the next decision finds
-                    // the bookings it needs already read.
-                    if let Err(e) = db.tick(std::time::Instant::now()) {
-                        tracing::warn!(error = %e, "reading ahead the lot's bookings failed");
-                    }
-                    if let Err(e) = db.checkpoint_replica() {
-                        tracing::warn!(error = %e, "checkpointing the replica's WAL failed");
-                    }
+                    db.between_jobs(std::time::Instant::now());
                 }
             })
             .expect("spawning the store thread");

@@ -391,6 +391,7 @@ mod wal_pace {
     use tokio::time::Instant;
 
     use super::super::super::Wal;
+    use super::super::super::checkpoint::{AUTO_PAGES, RESTART_PAGES};
     use super::super::super::housekeeping::{
         PRUNE_CATCH_UP_PAGES, PRUNE_WAL_PAGES, PRUNE_WAL_WAIT, wal_caught_up,
     };
@@ -465,5 +466,43 @@ mod wal_pace {
         .expect("a report of the commit's pages");
         assert_eq!(copied.copied, copied.pages);
         assert!(Db::open_in_memory(ident()).unwrap().wal().is_none());
+    }
+
+    /// Cards back to back, the store thread's work between them: the WAL
+    /// starts again soon after the checkpoint thread reports it long. On
+    /// its own, the thread's copy always trails the next commit (a write
+    /// starts the WAL again only if everything was copied when its
+    /// transaction began), and the WAL grows until SQLite's automatic
+    /// checkpoint at [`AUTO_PAGES`].
+    #[test]
+    fn back_to_back_commits_start_the_wal_again_once_it_is_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("gate.db"), ident()).unwrap();
+        // The pace of a slow SD card (a millisecond a commit), whatever this
+        // machine's disk: the thread reports some ten times a second.
+        db.before_commit(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+        let rx = db.wal().expect("a file store has a checkpoint thread");
+        let (mut longest, mut restarted) = (0, false);
+        // Some pages a commit, until the WAL starts again or is half way to
+        // the automatic checkpoint (the guard: a silent thread).
+        for _ in 0..20_000 {
+            db.record_bodies(vec![alert(); 20], now(), Clock::Synced)
+                .unwrap();
+            db.between_jobs(std::time::Instant::now());
+            let pages = rx.borrow().pages;
+            if longest >= RESTART_PAGES && pages < longest {
+                restarted = true;
+                break;
+            }
+            longest = longest.max(pages);
+            if longest > AUTO_PAGES / 2 {
+                break;
+            }
+        }
+        assert!(
+            longest >= RESTART_PAGES,
+            "the checkpoint thread reported a long WAL ({longest} pages at most)"
+        );
+        assert!(restarted, "the WAL started again after {longest} pages");
     }
 }
