@@ -110,6 +110,8 @@ pub struct Db {
     last_decision: std::cell::RefCell<Option<(i64, std::time::Instant)>>,
     /// The replica was written since its WAL was last checkpointed.
     replica_written: bool,
+    /// When the last prune step ran: pruning paces the WAL itself.
+    pruned_at: Option<std::time::Instant>,
     /// Run inside every [`Db::record`] transaction just before it commits.
     before_commit: Option<Box<dyn FnMut() + Send>>,
 }
@@ -175,6 +177,7 @@ impl Db {
             last_decision: Default::default(),
             _checkpointer: None,
             replica_written: false,
+            pruned_at: None,
             before_commit: None,
         })
     }

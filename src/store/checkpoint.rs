@@ -33,7 +33,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::watch;
 
-use super::StoreError;
+use super::{Db, StoreError};
 
 /// How often the main file's WAL is checkpointed.
 pub(super) const PERIOD: Duration = Duration::from_millis(100);
@@ -49,6 +49,10 @@ pub(super) const AUTO_PAGES: u32 = 10_000;
 /// took the decision's commit from a median of about 170 µs to about 80 µs
 /// (`cargo bench --bench scale`, README).
 pub(super) const RESTART_PAGES: u32 = 1_000;
+
+/// How long after a prune step the store thread leaves the WAL to
+/// pruning's own pace ([`Db::keep_wal_short`]).
+pub(super) const PRUNE_QUIET: Duration = Duration::from_secs(1);
 
 /// The main file's WAL as the last checkpoint left it (in pages).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -123,7 +127,7 @@ impl Drop for Checkpointer {
     }
 }
 
-impl super::Db {
+impl Db {
     /// The main file's WAL after each checkpoint (None in memory: no WAL).
     pub fn wal(&self) -> Option<watch::Receiver<Wal>> {
         self._checkpointer.as_ref().map(Checkpointer::wal)
@@ -138,8 +142,14 @@ impl super::Db {
     /// Only right after a report: any later, and this would copy what the
     /// thread is about to. Cars seconds apart never need it (the thread's
     /// checkpoint copies everything before the next write comes); cards
-    /// back to back, or a replica batch, do.
+    /// back to back, or a replica batch, do. Not while pruning (a step in
+    /// the last [`PRUNE_QUIET`]): its steps write hundreds of pages while
+    /// the thread copies, which this would then copy with the cards
+    /// waiting, and it paces the WAL itself (`housekeeping.rs`).
     pub fn keep_wal_short(&mut self) -> Result<bool, StoreError> {
+        if self.pruned_at.is_some_and(|at| at.elapsed() < PRUNE_QUIET) {
+            return Ok(false);
+        }
         let Some(checkpointer) = &mut self._checkpointer else {
             return Ok(false);
         };

@@ -164,6 +164,7 @@ impl Db {
         // by the next prune, WAL keeps the file consistent either way, and
         // the next event commit, at FULL, makes it durable. An fsync per
         // step would instead hold every decision queued behind it.
+        self.pruned_at = Some(std::time::Instant::now());
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         let step = self.prune_unsynced(cutoff, now, max_rows.max(1));
         // Back to FULL whatever happened: event commits must wait for the disk.
