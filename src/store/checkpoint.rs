@@ -14,7 +14,7 @@
 //! beginning only when a write finds every frame already copied, so under
 //! back-to-back writes it grows until the automatic checkpoint runs in
 //! some commit after all. A growing WAL costs every commit: each fsync
-//! then also writes the file's new size and blocks (about 70 µs more per
+//! then also writes the file's new size and blocks (60 to 80 µs more per
 //! card here, [`RESTART_PAGES`]). Each checkpoint therefore reports the
 //! WAL's state ([`Wal`]), and the store thread, between jobs, copies what
 //! came since a report of a long WAL (a few pages) itself, so that its next
@@ -46,7 +46,7 @@ pub(super) const AUTO_PAGES: u32 = 10_000;
 /// ([`Db::keep_wal_short`]). The WAL file keeps the largest size it ever
 /// reached, and a commit that writes inside it rather than past its end
 /// fsyncs data alone: at the seed's scale with cards back to back, that
-/// took the decision's commit from a median of about 170 µs to about 80 µs
+/// took the decision's commit from a median of about 210 µs to about 125 µs
 /// (`cargo bench --bench scale`, README).
 pub(super) const RESTART_PAGES: u32 = 1_000;
 
