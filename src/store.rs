@@ -11,6 +11,7 @@
 
 mod checkpoint;
 mod codec;
+mod counters;
 mod facts;
 mod files;
 mod housekeeping;
@@ -112,6 +113,9 @@ pub struct Db {
     replica_written: bool,
     /// When the last prune step ran: pruning paces the WAL itself.
     pruned_at: Option<std::time::Instant>,
+    /// Events journalled since this gate's counters were last folded
+    /// (`counters.rs`), as far as this connection knows.
+    unfolded: u64,
     /// Run inside every [`Db::record`] transaction just before it commits.
     before_commit: Option<Box<dyn FnMut() + Send>>,
 }
@@ -168,6 +172,7 @@ impl Db {
         files::attach(&conn, &files.replica)?;
         schema::migrate(&mut conn)?;
         conn.execute_batch(kept::TRIGGERS)?;
+        let unfolded = counters::unfolded(&conn)?;
         Ok(Db {
             conn,
             ident,
@@ -178,6 +183,7 @@ impl Db {
             _checkpointer: None,
             replica_written: false,
             pruned_at: None,
+            unfolded,
             before_commit: None,
         })
     }
@@ -201,12 +207,16 @@ impl Db {
 
     /// What the store thread does after each job, once its answer went out
     /// (and at least every [`IDLE`]): reads ahead the lot's bookings, so
-    /// the next decision finds them read, and keeps both WALs short. A
+    /// the next decision finds them read, folds the counters' tail once it
+    /// is long, and keeps both WALs short. A
     /// failure is logged, never fatal: each is retried next time.
     /// Public for benchmarks that drive a `Db` as the thread does.
     pub fn between_jobs(&mut self, now: std::time::Instant) {
         if let Err(e) = self.tick(now) {
             tracing::warn!(error = %e, "reading ahead the lot's bookings failed");
+        }
+        if let Err(e) = self.fold_counters_if_long() {
+            tracing::warn!(error = %e, "folding the counters' tail failed");
         }
         if let Err(e) = self.keep_wal_short() {
             tracing::warn!(error = %e, "checkpointing the store's WAL failed");

@@ -22,6 +22,10 @@ pub(super) const REPLICA_HEARD: &str = "replica_heard_ms";
 pub(super) const OUTBOX_FLOOR: &str = "outbox_floor";
 /// Meta key: 1 while the gate is in lockdown (survives a restart).
 pub(super) const LOCKDOWN: &str = "lockdown";
+/// Meta key: this gate's own passages up to this `gate_seq` are in the
+/// `counters` table; later ones are counted from the journal's tail
+/// (`journal.rs`).
+pub(super) const COUNTERS_SEQ: &str = "counters_seq";
 
 /// RFC 3339 text, offset kept, as the contract writes timestamps.
 pub(super) fn ts_text(t: &Timestamp) -> String {

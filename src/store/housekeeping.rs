@@ -187,6 +187,10 @@ impl Db {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         // No seq is handed out twice, even if the journal's newest go.
         super::journal::keep_seq_floor(&tx)?;
+        // The counters read this gate's passages from the journal's tail;
+        // the rows about to go (by time, which a wrong clock can put out of
+        // seq order) must be in the table first.
+        super::counters::fold(&tx)?;
         let inside: HashSet<String> = tx
             .prepare_cached("SELECT event_id FROM presence")?
             .query_map([], |r| r.get(0))?
@@ -245,6 +249,7 @@ impl Db {
             .prepare_cached(PRUNE_COMMANDS)?
             .execute(params![ms(&now), limit])?;
         tx.commit()?;
+        self.unfolded = 0;
         let more = [events, remote.len(), left.len(), voids, commands]
             .iter()
             .any(|&n| n >= max_rows);

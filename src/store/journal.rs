@@ -2,25 +2,24 @@
 //! kept as the exact JSON that is published (and replayed). An event not yet
 //! acknowledged by the broker is in the outbox (`delivered = 0`).
 
-use std::collections::BTreeMap;
-
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::codec::{
-    GATE_SEQ, LOCKDOWN, col_enum, col_json, col_u64, exec, get_meta, int, ms, set_meta, ts_text,
+    GATE_SEQ, LOCKDOWN, col_json, col_u64, exec, get_meta, int, ms, set_meta, ts_text,
 };
+use super::counters::ENTERED;
 use super::outbox::{outbox_floor, raise_outbox_floor};
-use super::presence::apply_effect;
+use super::presence::{Applied, apply_effect};
 use super::{Db, StoreError};
 use crate::domain::contract::{Clock, Event, VERSION};
 use crate::domain::lane::{Commit, Draft};
-use crate::domain::model::{Timestamp, VehicleClass};
+use crate::domain::model::Timestamp;
 
 impl Db {
     /// Journals the lane's `commit` as events stamped `at` (and `clock`, the
     /// wall clock's state), in one transaction, together with their effect on
-    /// presence and on this gate's counters, and the lockdown flag if the
-    /// commit sets it.
+    /// presence, and the lockdown flag if the commit sets it. This gate's
+    /// counters read its passages from the journal (`counters.rs`).
     ///
     /// Each event keeps the id the lane minted and gets the next `gate_seq`
     /// (1, 2, 3, ... across restarts, never reused), and waits in the outbox.
@@ -35,6 +34,7 @@ impl Db {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seq = last_seq(&tx)?;
         let mut events: Vec<Event> = Vec::with_capacity(commit.events.len());
+        let mut counted = Vec::new();
         for Draft { event_id, body } in commit.events {
             seq += 1;
             let event = Event {
@@ -61,7 +61,9 @@ impl Db {
                     serde_json::to_string(&event)?,
                 ],
             )?;
-            apply_effect(&tx, &event, true)?;
+            if let Applied::Counted(direction, class) = apply_effect(&tx, &event, true)? {
+                counted.push((direction, class));
+            }
             events.push(event);
         }
         if let Some(on) = commit.lockdown {
@@ -71,6 +73,17 @@ impl Db {
             hook();
         }
         tx.commit()?;
+        self.unfolded += events.len() as u64;
+        // The kept load hears of these passages here: no trigger sees
+        // them, as no counters row was written. Before `written`, which
+        // reads the counters again (exact, these included) if a void in
+        // this commit wrote the table.
+        if let Some(k) = self.kept.get_mut() {
+            for (direction, class) in counted {
+                let delta = if direction == ENTERED { 1 } else { -1 };
+                *k.counters.entry(class).or_insert(0) += delta;
+            }
+        }
         self.written(super::kept::Touched::Nothing);
         Ok(events)
     }
@@ -137,52 +150,6 @@ impl Db {
             params![int(from_seq), int(to_seq)],
         )
     }
-
-    /// This gate's occupancy counters: vehicles `(entered, exited)` per class
-    /// through this gate. They only grow, as the contract's occupancy topic
-    /// wants: a voided check_in counts as an exit and a voided check_out as an
-    /// entry, so `entered - exited` stays exact.
-    #[allow(clippy::type_complexity)]
-    pub fn counters(
-        &self,
-    ) -> Result<(BTreeMap<VehicleClass, u64>, BTreeMap<VehicleClass, u64>), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT direction, class, n FROM counters")?;
-        let mut rows = stmt.query([])?;
-        let (mut entered, mut exited) = (BTreeMap::new(), BTreeMap::new());
-        while let Some(row) = rows.next()? {
-            let direction: String = row.get(0)?;
-            let class: VehicleClass = col_enum(row, 1)?;
-            let n = col_u64(row, 2)?;
-            match direction.as_str() {
-                ENTERED => entered.insert(class, n),
-                _ => exited.insert(class, n),
-            };
-        }
-        Ok((entered, exited))
-    }
-}
-
-/// `counters.direction` of check-ins.
-pub(super) const ENTERED: &str = "entered";
-/// `counters.direction` of check-outs.
-pub(super) const EXITED: &str = "exited";
-
-/// Adds `delta` to a counter; a counter never goes below zero.
-pub(super) fn bump(
-    conn: &Connection,
-    direction: &str,
-    class: VehicleClass,
-    delta: i64,
-) -> Result<(), StoreError> {
-    exec(
-        conn,
-        "INSERT INTO counters (direction, class, n) VALUES (?1, ?2, MAX(?3, 0))
-         ON CONFLICT (direction, class) DO UPDATE SET n = MAX(n + ?3, 0)",
-        params![direction, class.as_str(), delta],
-    )?;
-    Ok(())
 }
 
 fn read_events(

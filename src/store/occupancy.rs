@@ -6,7 +6,7 @@
 
 use rusqlite::params;
 
-use super::journal::{ENTERED, EXITED};
+use super::counters::{ENTERED, EXITED};
 use super::{Db, StoreError};
 use crate::domain::contract::Occupancy;
 

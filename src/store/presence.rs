@@ -11,7 +11,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{col_enum, col_ts, enum_text, exec, ms, ts_text};
-use super::journal::{ENTERED, EXITED, bump};
+use super::counters::{ENTERED, EXITED, bump};
 use super::{Db, StoreError};
 use crate::domain::contract::{Event, EventBody, Passage};
 use crate::domain::model::{PlanKind, Presence, VehicleClass};
@@ -31,7 +31,7 @@ impl Db {
         let applied = apply_effect(&tx, event, false)?;
         tx.commit()?;
         self.written(super::kept::Touched::Nothing);
-        Ok(applied)
+        Ok(!matches!(applied, Applied::Seen))
     }
 
     /// Every vehicle believed inside the lot, longest there first.
@@ -63,18 +63,32 @@ pub(super) fn read_presence(r: &rusqlite::Row<'_>) -> rusqlite::Result<Presence>
     })
 }
 
+/// What [`apply_effect`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Applied {
+    /// Nothing: seen before, or not a passage or void.
+    Seen,
+    /// Applied, and counts in no counters row (a sibling's, a void).
+    Fresh,
+    /// This gate's own passage, counted from the journal's tail in
+    /// `direction` (`counters.rs`): no counters row was written.
+    Counted(&'static str, VehicleClass),
+}
+
 /// Applies a passage event's effect, unless this `event_id` was applied
-/// before. `own`: recorded by this gate, so it moves this gate's counters.
+/// before. `own`: recorded by this gate, so it counts in this gate's
+/// counters: its applied record says so (`own`, `class`), which is how the
+/// journal's tail counts it (`counters.rs`).
 pub(super) fn apply_effect(
     conn: &Connection,
     event: &Event,
     own: bool,
-) -> Result<bool, StoreError> {
+) -> Result<Applied, StoreError> {
     let passage = match &event.body {
         EventBody::CheckIn(p) => Some(p),
         EventBody::CheckOut(c) => Some(&c.passage),
         EventBody::Void { .. } => None,
-        EventBody::Denied(_) | EventBody::Alert(_) => return Ok(false),
+        EventBody::Denied(_) | EventBody::Alert(_) => return Ok(Applied::Seen),
     };
     let vehicle = passage.and_then(|p| p.vehicle_id.clone());
     let before = match &vehicle {
@@ -105,7 +119,7 @@ pub(super) fn apply_effect(
         ],
     )?;
     if fresh == 0 {
-        return Ok(false);
+        return Ok(Applied::Seen);
     }
     // Its void came first: the passage is recorded as voided and has no effect.
     let voided_already = exec(
@@ -120,8 +134,12 @@ pub(super) fn apply_effect(
              WHERE event_id = ?1",
             [&event.event_id],
         )?;
-        return Ok(true);
+        return Ok(Applied::Fresh);
     }
+    let counted = |direction| match (own, class) {
+        (true, Some(class)) => Applied::Counted(direction, class),
+        _ => Applied::Fresh,
+    };
     match &event.body {
         EventBody::CheckIn(p) => {
             if let (Some(v), Some(class)) = (&vehicle, p.vehicle_class) {
@@ -134,22 +152,20 @@ pub(super) fn apply_effect(
                     params![event.event_id, r],
                 )?;
             }
-            if let (true, Some(class)) = (own, class) {
-                bump(conn, ENTERED, class, 1)?;
-            }
+            Ok(counted(ENTERED))
         }
         EventBody::CheckOut(_) => {
             if let Some(v) = &vehicle {
                 exec(conn, "DELETE FROM presence WHERE vehicle_id = ?1", [v])?;
             }
-            if let (true, Some(class)) = (own, class) {
-                bump(conn, EXITED, class, 1)?;
-            }
+            Ok(counted(EXITED))
         }
-        EventBody::Void { related_event_id } => void(conn, event, related_event_id)?,
-        EventBody::Denied(_) | EventBody::Alert(_) => {}
+        EventBody::Void { related_event_id } => {
+            void(conn, event, related_event_id)?;
+            Ok(Applied::Fresh)
+        }
+        EventBody::Denied(_) | EventBody::Alert(_) => Ok(Applied::Seen),
     }
-    Ok(true)
 }
 
 /// The presence row a check_in creates.

@@ -117,15 +117,15 @@ fn recount(
     // What the gates' counters say is inside beyond the passages seen here
     // (a sibling's events lost, its retained counters not): counted as
     // vehicles of the class with no ADA or EV need.
-    let mut counted = conn.prepare_cached(
+    let own = super::counters::own_counters_sql();
+    let mut counted = conn.prepare_cached(&format!(
         "SELECT c.class, MAX(c.n - COALESCE(p.n, 0), 0) FROM
            (SELECT class, SUM(CASE direction WHEN 'entered' THEN n ELSE -n END) AS n
-            FROM (SELECT direction, class, n FROM counters
-                  UNION ALL SELECT direction, class, n FROM gate_counters)
+            FROM ({own} UNION ALL SELECT direction, class, n FROM gate_counters)
             GROUP BY class) c
          LEFT JOIN (SELECT class, COUNT(*) AS n FROM presence GROUP BY class) p
-           ON p.class = c.class",
-    )?;
+           ON p.class = c.class"
+    ))?;
     let mut rows = counted.query([])?;
     while let Some(r) = rows.next()? {
         let excess: i64 = r.get(1)?;

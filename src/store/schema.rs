@@ -387,6 +387,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP INDEX IF EXISTS applied_events_at;
     CREATE INDEX IF NOT EXISTS applied_remote_at ON applied_events (at_ms) WHERE own = 0;
     "#,
+    // 11 -> 12: an admitted passage no longer writes this gate's counters,
+    // a page of WAL on the barrier's path: the table holds this gate's
+    // passages up to `counters_seq`, and the later ones are counted from
+    // the journal's tail and their applied records (`journal.rs`), folded
+    // into the table every thousand events and before pruning. Every event
+    // journalled so far is in the table already.
+    r#"
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('counters_seq',
+        MAX(COALESCE((SELECT MAX(gate_seq) FROM events), 0),
+            COALESCE((SELECT value FROM meta WHERE key = 'gate_seq'), 0)));
+    "#,
 ];
 
 /// The replica file's schema, as migrations of its own (`PRAGMA

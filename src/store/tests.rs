@@ -1,6 +1,7 @@
 //! Tests of the store, split by topic; shared builders here.
 
 mod actor;
+mod counters;
 mod facts;
 mod housekeeping;
 mod journal;
@@ -170,6 +171,19 @@ fn passage(vehicle: &str, class: VehicleClass) -> Passage {
         plan: Some(PlanKind::Monthly),
         walk_in: true,
     }
+}
+
+/// An event that is not a passage.
+fn alert() -> EventBody {
+    use crate::domain::contract::{Alert, AlertKind, Severity};
+    EventBody::Alert(Alert {
+        alert: AlertKind::ReaderOnline,
+        severity: Severity::Info,
+        message: "The reader is back.".into(),
+        card: None,
+        user_id: None,
+        related_event_id: None,
+    })
 }
 
 fn check_in(p: Passage) -> EventBody {

@@ -354,10 +354,11 @@ fn is_used(conn: &Connection, reservation: &str) -> Result<bool, StoreError> {
 /// like the DISTINCT `sync` avoids).
 type Counters = (std::collections::BTreeMap<VehicleClass, i64>, u32);
 fn counters(conn: &Connection) -> Result<Counters, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT NULL, direction, class, n FROM counters
-         UNION ALL SELECT gate, direction, class, n FROM gate_counters",
-    )?;
+    let own = crate::store::counters::own_counters_sql();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT NULL, direction, class, n FROM ({own})
+         UNION ALL SELECT gate, direction, class, n FROM gate_counters"
+    ))?;
     let mut sums = std::collections::BTreeMap::new();
     let mut gates = std::collections::BTreeSet::new();
     let mut rows = stmt.query([])?;

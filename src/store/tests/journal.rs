@@ -1,22 +1,11 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::domain::contract::{Alert, AlertKind, Clock, Denied, DenyReason, Event, Severity};
+use crate::domain::contract::{Clock, Denied, DenyReason, Event};
 use crate::domain::lane::{Commit, Draft};
 use crate::domain::model::Presence;
 
 use VehicleClass::{Compact, Standard};
-
-fn alert() -> EventBody {
-    EventBody::Alert(Alert {
-        alert: AlertKind::ReaderOnline,
-        severity: Severity::Info,
-        message: "The reader is back.".into(),
-        card: None,
-        user_id: None,
-        related_event_id: None,
-    })
-}
 
 fn seqs(events: &[Event]) -> Vec<u64> {
     events.iter().map(|e| e.gate_seq).collect()

@@ -46,6 +46,8 @@ enum Step {
     Counters(u8, u8, u8),
     /// Pruning what is older than this many minutes.
     Prune(i64),
+    /// The store thread folds this gate's counters' tail into the table.
+    Fold,
     /// The wall clock moves (minutes, either way).
     Clock(i64),
 }
@@ -65,6 +67,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => any::<usize>().prop_map(Step::Void),
         1 => (0..3u8, 0..12u8, 0..12u8).prop_map(|(c, e, x)| Step::Counters(c, e, x)),
         1 => (0..300i64).prop_map(Step::Prune),
+        1 => Just(Step::Fold),
         3 => (-90..240i64).prop_map(Step::Clock),
     ]
 }
@@ -196,6 +199,11 @@ impl World {
                 self.db
                     .prune(self.now - Duration::minutes(m), self.now)
                     .unwrap();
+            }
+            Step::Fold => {
+                self.db.unfolded = crate::store::counters::FOLD_AFTER;
+                self.db.between_jobs(std::time::Instant::now());
+                assert_eq!(self.db.unfolded, 0, "folded");
             }
             Step::Clock(m) => self.now += Duration::minutes(m),
         }

@@ -1,0 +1,140 @@
+//! This gate's occupancy counters: vehicles entered and exited through it,
+//! per class, only ever growing (the contract's `occupancy`).
+//!
+//! They are kept in two parts, so that an admitted passage's commit, which
+//! the barrier waits on, does not write the counters' page of WAL too:
+//! - the `counters` table holds this gate's passages up to `counters_seq`
+//!   (in `meta`), and the adjustments of voids;
+//! - the passages journalled after it are counted from the journal's tail
+//!   and their applied records ([`OWN_TAIL`]): a range of `gate_seq`, and
+//!   one lookup by key per passage in it.
+//!
+//! [`fold`] moves the tail into the table: between jobs once the tail is
+//! [`FOLD_AFTER`] events long (so that start-up, which reads the counters,
+//! never walks more than that), and at every prune step before it deletes
+//! journal rows. Every reader sums both parts.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use super::codec::{COUNTERS_SEQ, col_enum, col_u64, exec, get_meta, set_meta};
+use super::journal::last_seq;
+use super::{Db, StoreError};
+use crate::domain::model::VehicleClass;
+
+/// `counters.direction` of check-ins.
+pub(super) const ENTERED: &str = "entered";
+/// `counters.direction` of check-outs.
+pub(super) const EXITED: &str = "exited";
+
+/// Events journalled after `counters_seq` before the store thread folds
+/// them into the table: a few milliseconds of reading at start-up at most.
+pub(super) const FOLD_AFTER: u64 = 1_000;
+
+/// This gate's passages journalled after `counters_seq`, one row each, as
+/// `(direction, class, n = 1)`. A passage applied with no class (an exit
+/// of a vehicle never seen) counted nothing, and one whose void came first
+/// never counted (its class is cleared): both are left out. A passage
+/// voided since still counts here; its void added the opposite direction
+/// to the table.
+const OWN_TAIL: &str = "SELECT CASE a.type WHEN 'check_in' THEN 'entered' ELSE 'exited' END
+         AS direction, a.class AS class, 1 AS n
+    FROM events e JOIN applied_events a ON a.event_id = e.event_id
+    WHERE e.gate_seq > (SELECT value FROM meta WHERE key = 'counters_seq')
+      AND e.type IN ('check_in', 'check_out')
+      AND a.own = 1 AND a.class IS NOT NULL";
+
+/// SQL yielding this gate's counters as rows `(direction, class, n)`, both
+/// parts, several rows per pair: for readers that sum them.
+pub(super) fn own_counters_sql() -> String {
+    format!("SELECT direction, class, n FROM counters UNION ALL {OWN_TAIL}")
+}
+
+impl Db {
+    /// This gate's occupancy counters: vehicles `(entered, exited)` per class
+    /// through this gate. They only grow, as the contract's occupancy topic
+    /// wants: a voided check_in counts as an exit and a voided check_out as an
+    /// entry, so `entered - exited` stays exact.
+    #[allow(clippy::type_complexity)]
+    pub fn counters(
+        &self,
+    ) -> Result<(BTreeMap<VehicleClass, u64>, BTreeMap<VehicleClass, u64>), StoreError> {
+        let mut stmt = self.conn.prepare_cached(&own_counters_sql())?;
+        let mut rows = stmt.query([])?;
+        let (mut entered, mut exited) = (BTreeMap::new(), BTreeMap::new());
+        while let Some(row) = rows.next()? {
+            let direction: String = row.get(0)?;
+            let class: VehicleClass = col_enum(row, 1)?;
+            let n = col_u64(row, 2)?;
+            let sums = if direction == ENTERED {
+                &mut entered
+            } else {
+                &mut exited
+            };
+            *sums.entry(class).or_insert(0) += n;
+        }
+        Ok((entered, exited))
+    }
+
+    /// Folds the counters' tail into the table once it is [`FOLD_AFTER`]
+    /// events long. Committed without waiting for the disk: a fold lost to
+    /// a power cut changes no sum, and is done again.
+    pub(super) fn fold_counters_if_long(&mut self) -> Result<(), StoreError> {
+        if self.unfolded < FOLD_AFTER {
+            return Ok(());
+        }
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let folded = (|| -> Result<(), StoreError> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            fold(&tx)?;
+            Ok(tx.commit()?)
+        })();
+        // Back to FULL whatever happened: event commits must wait for the disk.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        folded?;
+        self.unfolded = 0;
+        self.written(super::kept::Touched::Nothing);
+        Ok(())
+    }
+}
+
+/// How many events the counters' tail spans (from `conn`'s view).
+pub(super) fn unfolded(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(last_seq(conn)?.saturating_sub(get_meta(conn, COUNTERS_SEQ)?))
+}
+
+/// Moves the counters' tail into the table, in the caller's transaction:
+/// the sums stay the same, and the tail is empty after it.
+pub(super) fn fold(conn: &Connection) -> Result<(), StoreError> {
+    let last = last_seq(conn)?;
+    if last <= get_meta(conn, COUNTERS_SEQ)? {
+        return Ok(());
+    }
+    // `WHERE true`: without it SQLite would read the upsert's ON as a join's.
+    let sql = format!(
+        "INSERT INTO counters (direction, class, n)
+         SELECT direction, class, SUM(n) FROM ({OWN_TAIL}) WHERE true GROUP BY 1, 2
+         ON CONFLICT (direction, class) DO UPDATE SET n = n + excluded.n"
+    );
+    exec(conn, &sql, [])?;
+    set_meta(conn, COUNTERS_SEQ, last)
+}
+
+/// Adds `delta` to a counter in the table; a counter never goes below zero.
+pub(super) fn bump(
+    conn: &Connection,
+    direction: &str,
+    class: VehicleClass,
+    delta: i64,
+) -> Result<(), StoreError> {
+    exec(
+        conn,
+        "INSERT INTO counters (direction, class, n) VALUES (?1, ?2, MAX(?3, 0))
+         ON CONFLICT (direction, class) DO UPDATE SET n = MAX(n + ?3, 0)",
+        params![direction, class.as_str(), delta],
+    )?;
+    Ok(())
+}
