@@ -206,7 +206,7 @@ impl Db {
     }
 
     /// What the store thread does after each job, once its answer went out
-    /// (and at least every [`IDLE`]): reads ahead the lot's bookings, so
+    /// (and at least every `IDLE`): reads ahead the lot's bookings, so
     /// the next decision finds them read, folds the counters' tail once it
     /// is long, and keeps both WALs short. A
     /// failure is logged, never fatal: each is retried next time.

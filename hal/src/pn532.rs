@@ -28,7 +28,7 @@
 //! All timeouts are on the monotonic clock, and all of them are in
 //! [`Timing`] so tests can make them short.
 //!
-//! Feature `pn532-emulator` adds [`emulator`], a PN532 that speaks HSU on a
+//! Feature `pn532-emulator` adds `emulator`, a PN532 that speaks HSU on a
 //! pseudo-terminal, for tests.
 
 mod command;

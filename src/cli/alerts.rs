@@ -4,7 +4,7 @@
 //!
 //! - [`AlertsArgs`]: the flags, and how they combine with a gate's config
 //!   file into a broker and a [`Scope`] ([`AlertsArgs::resolve`]).
-//! - [`format`]: what one message prints, pure and tested without a broker.
+//! - [`format`](mod@format): what one message prints, pure and tested without a broker.
 //! - [`follow`]: the small MQTT part: connect, subscribe, print, reconnect.
 //!
 //! The subscription is a clean session: the desk sees what happens while it
@@ -32,8 +32,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/parkgate/gate.toml";
 /// `[mqtt]` keys; without a config file, `--host` is required.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct AlertsArgs {
-    /// A gate's config file: its [mqtt] keys name the broker and its [gate]
-    /// site and lot are the default scope [default: /etc/parkgate/gate.toml,
+    /// A gate's config file: its mqtt section names the broker and its gate
+    /// section's site and lot are the default scope [default: /etc/parkgate/gate.toml,
     /// if it exists].
     #[arg(long, short, env = "PARKGATE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -134,7 +134,7 @@ impl Db {
     }
 
     /// Between jobs: if the checkpoint thread has reported a long WAL
-    /// ([`RESTART_PAGES`]) since the last look, copies what it has not
+    /// (`RESTART_PAGES`) since the last look, copies what it has not
     /// (what came during and since its checkpoint: a few pages, and an
     /// fsync of the database file), so that the next write starts the WAL
     /// again from its beginning. Whether it copied.
@@ -143,7 +143,7 @@ impl Db {
     /// thread is about to. Cars seconds apart never need it (the thread's
     /// checkpoint copies everything before the next write comes); cards
     /// back to back, or a replica batch, do. Not while pruning (a step in
-    /// the last [`PRUNE_QUIET`]): its steps write hundreds of pages while
+    /// the last `PRUNE_QUIET`): its steps write hundreds of pages while
     /// the thread copies, which this would then copy with the cards
     /// waiting, and it paces the WAL itself (`housekeeping.rs`).
     pub fn keep_wal_short(&mut self) -> Result<bool, StoreError> {

@@ -104,7 +104,7 @@ impl Db {
     /// Presence and the journal are not part of the replica and stay.
     /// This holds the store thread for the whole snapshot: fine for tests
     /// and small replicas; HQ's chunked snapshots go through
-    /// [`Db::stage_chunk`] instead.
+    /// [`Staging::stage`](super::Staging::stage) instead.
     pub fn apply_snapshot(&mut self, seq: u64, ops: &[Op]) -> Result<(), StoreError> {
         let tx = self
             .conn
