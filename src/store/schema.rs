@@ -391,7 +391,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // a page of WAL on the barrier's path: the table holds this gate's
     // passages up to `counters_seq`, and the later ones are counted from
     // the journal's tail and their applied records (`journal.rs`), folded
-    // into the table every thousand events and before pruning. Every event
+    // into the table every few hundred events and before pruning. Every event
     // journalled so far is in the table already.
     r#"
     INSERT OR IGNORE INTO meta (key, value) VALUES ('counters_seq',
