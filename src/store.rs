@@ -188,6 +188,21 @@ impl Db {
         })
     }
 
+    /// Runs `write` (a transaction) at `synchronous=NORMAL`: its commit
+    /// does not wait for the disk. Only for writes a power cut may undo at
+    /// no cost but doing them again (WAL keeps the file consistent either
+    /// way, and the next event commit, at FULL, makes them durable too).
+    fn unsynced<T>(
+        &mut self,
+        write: impl FnOnce(&mut Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let done = write(self);
+        // Back to FULL whatever happened: event commits must wait for the disk.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        done
+    }
+
     /// This store's files.
     pub fn files(&self) -> &Files {
         &self.files

@@ -24,7 +24,7 @@ pub(super) const OUTBOX_FLOOR: &str = "outbox_floor";
 pub(super) const LOCKDOWN: &str = "lockdown";
 /// Meta key: this gate's own passages up to this `gate_seq` are in the
 /// `counters` table; later ones are counted from the journal's tail
-/// (`journal.rs`).
+/// (`counters.rs`).
 pub(super) const COUNTERS_SEQ: &str = "counters_seq";
 
 /// RFC 3339 text, offset kept, as the contract writes timestamps.

@@ -87,17 +87,13 @@ impl Db {
         if self.unfolded < FOLD_AFTER {
             return Ok(());
         }
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let folded = (|| -> Result<(), StoreError> {
-            let tx = self
+        self.unsynced(|db| {
+            let tx = db
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             fold(&tx)?;
             Ok(tx.commit()?)
-        })();
-        // Back to FULL whatever happened: event commits must wait for the disk.
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
-        folded?;
+        })?;
         self.unfolded = 0;
         self.written(super::kept::Touched::Nothing);
         Ok(())

@@ -165,11 +165,7 @@ impl Db {
         // the next event commit, at FULL, makes it durable. An fsync per
         // step would instead hold every decision queued behind it.
         self.pruned_at = Some(std::time::Instant::now());
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let step = self.prune_unsynced(cutoff, now, max_rows.max(1));
-        // Back to FULL whatever happened: event commits must wait for the disk.
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
-        let step = step?;
+        let step = self.unsynced(|db| db.prune_unsynced(cutoff, now, max_rows.max(1)))?;
         self.written(super::kept::Touched::Nothing);
         Ok(step)
     }

@@ -74,14 +74,11 @@ impl Db {
         }
         tx.commit()?;
         self.unfolded += events.len() as u64;
-        // The kept load hears of these passages here: no trigger sees
-        // them, as no counters row was written. Before `written`, which
-        // reads the counters again (exact, these included) if a void in
-        // this commit wrote the table.
+        // Before `written`, which reads all counters again (exact, these
+        // passages included) if a void in this commit wrote the table.
         if let Some(k) = self.kept.get_mut() {
             for (direction, class) in counted {
-                let delta = if direction == ENTERED { 1 } else { -1 };
-                *k.counters.entry(class).or_insert(0) += delta;
+                k.count_own(direction == ENTERED, class);
             }
         }
         self.written(super::kept::Touched::Nothing);

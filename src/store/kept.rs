@@ -94,6 +94,13 @@ impl Kept {
         self.by_user.get(user).map_or(&[], Vec::as_slice)
     }
 
+    /// This gate's own passage of a `class` vehicle, in (`entered`) or out:
+    /// counted here as it commits, since no counters row is written for it
+    /// (`counters.rs`) for a trigger to see.
+    pub fn count_own(&mut self, entered: bool, class: VehicleClass) {
+        *self.counters.entry(class).or_insert(0) += if entered { 1 } else { -1 };
+    }
+
     /// `vehicle` is now inside as `kind` for `user`, or (None) not inside.
     pub fn set_inside(&mut self, vehicle: &str, now: Option<(Kind, &str)>) {
         let now = now.map(|(kind, user)| (kind, user.to_owned()));

@@ -73,11 +73,7 @@ impl Db {
         if seqs.is_empty() {
             return Ok(());
         }
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let marked = self.mark(seqs);
-        // Back to FULL whatever happened: event commits must wait for the disk.
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
-        marked
+        self.unsynced(|db| db.mark(seqs))
     }
 
     fn mark(&mut self, seqs: &[u64]) -> Result<(), StoreError> {

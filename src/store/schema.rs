@@ -390,7 +390,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 11 -> 12: an admitted passage no longer writes this gate's counters,
     // a page of WAL on the barrier's path: the table holds this gate's
     // passages up to `counters_seq`, and the later ones are counted from
-    // the journal's tail and their applied records (`journal.rs`), folded
+    // the journal's tail and their applied records (`counters.rs`), folded
     // into the table every few hundred events and before pruning. Every event
     // journalled so far is in the table already.
     r#"
