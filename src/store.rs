@@ -113,9 +113,9 @@ pub struct Db {
     replica_written: bool,
     /// When the last prune step ran: pruning paces the WAL itself.
     pruned_at: Option<std::time::Instant>,
-    /// Events journalled since this gate's counters were last folded
-    /// (`counters.rs`), as far as this connection knows.
-    unfolded: u64,
+    /// This gate's passages journalled since its counters were last
+    /// folded (`counters.rs`), as far as this connection knows.
+    tail: counters::Tail,
     /// Run inside every [`Db::record`] transaction just before it commits.
     before_commit: Option<Box<dyn FnMut() + Send>>,
 }
@@ -172,7 +172,7 @@ impl Db {
         files::attach(&conn, &files.replica)?;
         schema::migrate(&mut conn)?;
         conn.execute_batch(kept::TRIGGERS)?;
-        let unfolded = counters::unfolded(&conn)?;
+        let tail = counters::Tail::unknown(counters::unfolded(&conn)?);
         Ok(Db {
             conn,
             ident,
@@ -183,7 +183,7 @@ impl Db {
             _checkpointer: None,
             replica_written: false,
             pruned_at: None,
-            unfolded,
+            tail,
             before_commit: None,
         })
     }
@@ -196,10 +196,13 @@ impl Db {
         &mut self,
         write: impl FnOnce(&mut Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Cached: preparing a statement costs tens of µs here (the schema
+        // is large), more than running either.
+        let set = |db: &Db, sql| db.conn.prepare_cached(sql)?.execute([]);
+        set(self, "PRAGMA main.synchronous = NORMAL")?;
         let done = write(self);
         // Back to FULL whatever happened: event commits must wait for the disk.
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        set(self, "PRAGMA main.synchronous = FULL")?;
         done
     }
 

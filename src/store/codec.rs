@@ -89,7 +89,8 @@ fn get_meta_in(conn: &Connection, table: &str, key: &str) -> Result<u64, StoreEr
 
 /// Writes a counter to `meta`.
 pub(super) fn set_meta(conn: &Connection, key: &str, value: u64) -> Result<(), StoreError> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         rusqlite::params![key, int(value)],

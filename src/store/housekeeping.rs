@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::codec::{col_u64, int, ms};
+use super::codec::{col_u64, exec, int, ms};
 use tokio::sync::watch;
 
 use super::checkpoint::Wal;
@@ -101,7 +101,8 @@ impl Db {
         command_id: &str,
         expires_at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let fresh = self.conn.execute(
+        let fresh = exec(
+            &self.conn,
             "INSERT OR IGNORE INTO commands_seen (command_id, expires_at_ms) VALUES (?1, ?2)",
             params![command_id, ms(&expires_at)],
         )?;
@@ -113,7 +114,8 @@ impl Db {
     pub fn first_seq(&self) -> Result<Option<u64>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT MIN(gate_seq) FROM events", [], |r| {
+            .prepare_cached("SELECT MIN(gate_seq) FROM events")?
+            .query_row([], |r| {
                 r.get::<_, Option<i64>>(0)?
                     .map(|_| col_u64(r, 0))
                     .transpose()
@@ -186,7 +188,7 @@ impl Db {
         // The counters read this gate's passages from the journal's tail;
         // the rows about to go (by time, which a wrong clock can put out of
         // seq order) must be in the table first.
-        super::counters::fold(&tx)?;
+        let folded = super::counters::fold(&tx, self.tail.sums())?;
         let inside: HashSet<String> = tx
             .prepare_cached("SELECT event_id FROM presence")?
             .query_map([], |r| r.get(0))?
@@ -245,7 +247,7 @@ impl Db {
             .prepare_cached(PRUNE_COMMANDS)?
             .execute(params![ms(&now), limit])?;
         tx.commit()?;
-        self.unfolded = 0;
+        self.tail = super::counters::Tail::folded(folded);
         let more = [events, remote.len(), left.len(), voids, commands]
             .iter()
             .any(|&n| n >= max_rows);

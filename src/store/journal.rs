@@ -33,6 +33,7 @@ impl Db {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seq = last_seq(&tx)?;
+        let first = seq + 1;
         let mut events: Vec<Event> = Vec::with_capacity(commit.events.len());
         let mut counted = Vec::new();
         for Draft { event_id, body } in commit.events {
@@ -73,7 +74,7 @@ impl Db {
             hook();
         }
         tx.commit()?;
-        self.unfolded += events.len() as u64;
+        self.tail.committed(first, seq, &counted);
         // Before `written`, which reads all counters again (exact, these
         // passages included) if a void in this commit wrote the table.
         if let Some(k) = self.kept.get_mut() {
@@ -109,18 +110,18 @@ impl Db {
 
     /// How many events wait in the outbox.
     pub fn outbox_depth(&self) -> Result<u64, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT COUNT(*) FROM events WHERE gate_seq > ?1 AND delivered = 0",
-            [int(outbox_floor(&self.conn)?)],
-            |r| col_u64(r, 0),
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM events WHERE gate_seq > ?1 AND delivered = 0")?
+            .query_row([int(outbox_floor(&self.conn)?)], |r| col_u64(r, 0))?)
     }
 
     /// The broker acknowledged event `gate_seq`: it leaves the outbox (and
     /// stays in the journal for replays). Marking it twice is harmless.
     pub fn mark_delivered(&mut self, gate_seq: u64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
-        tx.execute(
+        exec(
+            &tx,
             "UPDATE events SET delivered = 1 WHERE gate_seq = ?1",
             [int(gate_seq)],
         )?;

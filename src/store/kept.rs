@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::domain::availability::{Kind, Load};
 use crate::domain::model::VehicleClass;
 
-pub(super) use sync::{TRIGGERS, Touched};
+pub(super) use sync::{TRIGGERS, Touched, sums_unchanged};
 pub(super) use window::{Held, Window};
 
 /// How far past the window's needs the window is read ahead, so that most

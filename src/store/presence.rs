@@ -207,12 +207,13 @@ fn in_presence(
 fn void(conn: &Connection, event: &Event, related: &str) -> Result<(), StoreError> {
     type Row = (String, bool, Option<String>, Option<String>, Option<String>);
     let row: Option<Row> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT type, own, vehicle_id, class, before FROM applied_events
              WHERE event_id = ?1 AND voided = 0",
-            [related],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
+        )?
+        .query_row([related], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?;
     let Some((kind, own, vehicle, class, before)) = row else {
         // Not seen yet (the void overtook its passage on the way from

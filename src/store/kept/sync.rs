@@ -56,6 +56,16 @@ pub(in crate::store) const TRIGGERS: &str = r#"
     BEGIN INSERT INTO load_dirty VALUES ('counters', ''); END;
 "#;
 
+/// For a transaction that moves counts between this gate's counters table
+/// and the journal's tail without changing any sum (the fold,
+/// `counters.rs`): the kept load is in step already, and is spared reading
+/// every counter again after the commit.
+pub(in crate::store) fn sums_unchanged(conn: &Connection) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM temp.load_dirty WHERE what = 'counters'")?
+        .execute([])?;
+    Ok(())
+}
+
 /// What a replica write touched, which the triggers do not see (the
 /// replica file is swapped whole by a snapshot, so its tables carry none).
 pub(in crate::store) enum Touched<'a> {

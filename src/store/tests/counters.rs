@@ -64,7 +64,7 @@ fn a_passage_writes_no_counters_row_and_is_counted_again_after_a_reopen() {
     drop(db);
     let db = Db::open(&path, ident()).unwrap();
     assert_eq!(db.counters().unwrap(), counted);
-    assert_eq!(db.unfolded, 3, "the tail's length is read at start-up");
+    assert_eq!(db.tail.len, 3, "the tail's length is read at start-up");
 }
 
 #[test]
@@ -82,7 +82,7 @@ fn a_long_tail_is_folded_between_jobs_and_the_sums_stay() {
     let alerts = vec![alert(); FOLD_AFTER as usize];
     db.record_bodies(alerts, now(), Clock::Synced).unwrap();
     db.between_jobs(Instant::now());
-    assert_eq!(db.unfolded, 0);
+    assert_eq!(db.tail.len, 0);
     assert_eq!(
         get_meta(&db.conn, COUNTERS_SEQ).unwrap(),
         db.last_seq().unwrap()
@@ -100,6 +100,39 @@ fn a_long_tail_is_folded_between_jobs_and_the_sums_stay() {
 }
 
 #[test]
+fn a_tail_another_process_wrote_into_is_read_back_when_folded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gate.db");
+    let mut db = Db::open(&path, ident()).unwrap();
+    // Folded once: from here on this store counts its passages as they commit.
+    db.tail.len = FOLD_AFTER;
+    db.between_jobs(Instant::now());
+    assert!(db.tail.sums().is_some());
+    record(&mut db, check_in(passage("v-1", Standard)));
+    // Another process (a CLI on the same file) journals a passage too.
+    let mut other = Db::open(&path, ident()).unwrap();
+    record(&mut other, check_in(passage("v-2", Compact)));
+    drop(other);
+    record(&mut db, check_out(passage("v-1", Standard)));
+    assert!(
+        db.tail.sums().is_none(),
+        "a seq this store did not give out"
+    );
+    let counted = (
+        BTreeMap::from([(Compact, 1), (Standard, 1)]),
+        BTreeMap::from([(Standard, 1)]),
+    );
+    assert_eq!(db.counters().unwrap(), counted);
+    db.tail.len = FOLD_AFTER;
+    db.between_jobs(Instant::now());
+    assert_eq!(db.counters().unwrap(), counted, "the other's passage too");
+    assert_eq!(
+        get_meta(&db.conn, COUNTERS_SEQ).unwrap(),
+        db.last_seq().unwrap()
+    );
+}
+
+#[test]
 fn pruning_folds_the_tail_before_it_deletes_the_journal() {
     let mut db = mem();
     traffic(&mut db);
@@ -109,7 +142,7 @@ fn pruning_folds_the_tail_before_it_deletes_the_journal() {
     assert_eq!(pruned.events, seqs.len());
     assert!(db.events(10).unwrap().is_empty());
     assert_eq!(db.counters().unwrap(), expected());
-    assert_eq!(db.unfolded, 0);
+    assert_eq!(db.tail.len, 0);
 }
 
 #[test]
@@ -119,7 +152,7 @@ fn a_version_11_store_keeps_its_counters_in_the_table() {
     let mut db = Db::open(&path, ident()).unwrap();
     traffic(&mut db);
     // As version 11 left it: every passage in the table, no floor.
-    fold(&db.conn).unwrap();
+    fold(&db.conn, None).unwrap();
     drop(db);
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch("DELETE FROM meta WHERE key = 'counters_seq'; PRAGMA user_version = 11;")
