@@ -36,17 +36,17 @@ pub(super) const EXITED: &str = "exited";
 pub(super) const FOLD_AFTER: u64 = 250;
 
 /// This gate's passages journalled after `counters_seq`, one row each, as
-/// `(direction, class, n = 1)`. A passage applied with no class (an exit
-/// of a vehicle never seen) counted nothing, and one whose void came first
-/// never counted (its class is cleared): both are left out. A passage
-/// voided since still counts here; its void added the opposite direction
-/// to the table.
-const OWN_TAIL: &str = "SELECT CASE a.type WHEN 'check_in' THEN 'entered' ELSE 'exited' END
-         AS direction, a.class AS class, 1 AS n
-    FROM events e JOIN applied_events a ON a.event_id = e.event_id
-    WHERE e.gate_seq > (SELECT value FROM meta WHERE key = 'counters_seq')
-      AND e.type IN ('check_in', 'check_out')
-      AND a.own = 1 AND a.class IS NOT NULL";
+/// `(direction, class, n = 1)`, from their journal rows' applied records
+/// (`presence.rs`). A passage applied with no class (an exit of a vehicle
+/// never seen) counted nothing, and one whose void came first never
+/// counted (its class is cleared): both are left out. A passage voided
+/// since still counts here; its void added the opposite direction to the
+/// table.
+const OWN_TAIL: &str = "SELECT CASE type WHEN 'check_in' THEN 'entered' ELSE 'exited' END
+         AS direction, class, 1 AS n
+    FROM events
+    WHERE gate_seq > (SELECT value FROM meta WHERE key = 'counters_seq')
+      AND type IN ('check_in', 'check_out') AND class IS NOT NULL";
 
 /// SQL yielding this gate's counters as rows `(direction, class, n)`, both
 /// parts, several rows per pair: for readers that sum them.

@@ -30,7 +30,9 @@ pub const PRUNE_STEP: usize = 100;
 pub struct Pruned {
     /// Delivered events older than the cutoff.
     pub events: usize,
-    /// Applied passage records (own and siblings') older than the cutoff.
+    /// Rows of `applied_events` older than the cutoff: siblings' passages,
+    /// and this gate's kept after their journal rows went (this gate's
+    /// others ride on their journal rows and go with `events`).
     pub applied: usize,
     /// Reservation uses recorded by those passages.
     pub used: usize,
@@ -61,12 +63,12 @@ impl Pruned {
 }
 
 /// The oldest delivered events before `?1`, at most `?2`, with their event
-/// ids (their applied records go with them). Oldest first, so that a prune
-/// cut short leaves the journal a contiguous tail, as replay (`first_seq`)
-/// expects.
+/// ids and the applied records their rows carry (`presence.rs`), which go
+/// with them. Oldest first, so that a prune cut short leaves the journal a
+/// contiguous tail, as replay (`first_seq`) expects.
 pub(super) const PRUNE_EVENTS: &str = "DELETE FROM events WHERE gate_seq IN
     (SELECT gate_seq FROM events WHERE delivered = 1 AND at_ms < ?1 ORDER BY at_ms LIMIT ?2)
-    RETURNING event_id";
+    RETURNING event_id, type, vehicle_id, class, before, voided, at_ms";
 /// The oldest applied records of siblings' passages before `?1`, at most
 /// `?2`, but a vehicle still inside keeps its check_in's record (a void or
 /// a sibling's redelivery of it must still find it). This gate's own
@@ -193,27 +195,44 @@ impl Db {
             .prepare_cached("SELECT event_id FROM presence")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        // A pruned event's applied record goes with it, unless its vehicle
-        // is still inside: then it is listed, to go once the vehicle left.
+        // A pruned event's applied record goes with its row, unless its
+        // vehicle is still inside: then it is kept in `applied_events` (a
+        // void or a sibling's redelivery must still find it) and listed, to
+        // go once the vehicle left.
         let (mut passages, mut kept) = (Vec::new(), Vec::new());
-        let mut events = 0;
-        for id in tx
+        let (mut events, mut applied) = (0, 0);
+        for row in tx
             .prepare_cached(PRUNE_EVENTS)?
-            .query_map(params![cutoff, limit], |r| r.get::<_, String>(0))?
+            .query_map(params![cutoff, limit], PrunedRow::read)?
         {
-            let id = id?;
+            let row = row?;
             events += 1;
-            if inside.contains(&id) {
-                kept.push(id);
+            if inside.contains(&row.event_id) {
+                kept.push(row);
             } else {
-                passages.push(id);
+                passages.push(row.event_id);
             }
         }
         {
+            let mut copy = tx.prepare_cached(
+                "INSERT OR IGNORE INTO applied_events
+                     (event_id, gate, type, own, vehicle_id, class, before, voided, at_ms)
+                 VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8)",
+            )?;
             let mut keep =
                 tx.prepare_cached("INSERT OR IGNORE INTO applied_kept (event_id) VALUES (?1)")?;
-            for id in &kept {
-                keep.execute([id])?;
+            for row in &kept {
+                copy.execute(params![
+                    row.event_id,
+                    self.ident.gate,
+                    row.kind,
+                    row.vehicle_id,
+                    row.class,
+                    row.before,
+                    row.voided,
+                    row.at_ms
+                ])?;
+                keep.execute([&row.event_id])?;
             }
         }
         let remote = tx
@@ -224,7 +243,7 @@ impl Db {
             .prepare_cached(PRUNE_KEPT)?
             .query_map(params![cutoff, limit], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        let (mut used, mut applied) = (0, 0);
+        let mut used = 0;
         {
             // The load's kept copy hears of each use removed through the
             // store's triggers (`kept`).
@@ -232,7 +251,10 @@ impl Db {
                 tx.prepare_cached("DELETE FROM used_reservations WHERE event_id = ?1")?;
             let mut forget = tx.prepare_cached("DELETE FROM applied_events WHERE event_id = ?1")?;
             let mut unlist = tx.prepare_cached("DELETE FROM applied_kept WHERE event_id = ?1")?;
-            for id in left.iter().chain(&passages).chain(&remote) {
+            for id in &passages {
+                used += forget_use.execute([id])?;
+            }
+            for id in left.iter().chain(&remote) {
                 used += forget_use.execute([id])?;
                 applied += forget.execute([id])?;
             }
@@ -369,4 +391,29 @@ pub(super) async fn wal_caught_up(wal: &mut watch::Receiver<Wal>) -> bool {
     })
     .await;
     wal.borrow_and_update().pages > PRUNE_CATCH_UP_PAGES
+}
+
+/// A journal row [`PRUNE_EVENTS`] removed, with its applied record.
+struct PrunedRow {
+    event_id: String,
+    kind: String,
+    vehicle_id: Option<String>,
+    class: Option<String>,
+    before: Option<String>,
+    voided: bool,
+    at_ms: i64,
+}
+
+impl PrunedRow {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<PrunedRow> {
+        Ok(PrunedRow {
+            event_id: r.get(0)?,
+            kind: r.get(1)?,
+            vehicle_id: r.get(2)?,
+            class: r.get(3)?,
+            before: r.get(4)?,
+            voided: r.get(5)?,
+            at_ms: r.get(6)?,
+        })
+    }
 }

@@ -9,7 +9,7 @@ use super::codec::{
 };
 use super::counters::ENTERED;
 use super::outbox::{outbox_floor, raise_outbox_floor};
-use super::presence::{Applied, apply_effect};
+use super::presence::{Applied, Whose, apply_effect};
 use super::{Db, StoreError};
 use crate::domain::contract::{Clock, Event, VERSION};
 use crate::domain::lane::{Commit, Draft};
@@ -62,7 +62,8 @@ impl Db {
                     serde_json::to_string(&event)?,
                 ],
             )?;
-            if let Applied::Counted(direction, class) = apply_effect(&tx, &event, true)? {
+            if let Applied::Counted(direction, class) = apply_effect(&tx, &event, Whose::Own(seq))?
+            {
                 counted.push((direction, class));
             }
             events.push(event);

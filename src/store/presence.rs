@@ -3,14 +3,22 @@
 //! `void` undoes either.
 //!
 //! The same code applies this gate's own events (in [`Db::record`]'s
-//! transaction) and its siblings' (through [`Db::apply_remote`]). Each event
-//! is applied once, by `event_id`, so redelivered or self-echoed events change
-//! nothing. What an event replaced is kept (`applied_events.before`) so that a
-//! void can put it back.
+//! transaction) and its siblings' (through [`Db::apply_remote`]). Each
+//! applied event leaves a record: what it replaced (`before`), so that a
+//! void can put it back, and whether it was voided.
+//! - A sibling's record is a row of `applied_events`, keyed by `event_id`:
+//!   a redelivered event changes nothing.
+//! - This gate's rides on the event's journal row (columns `vehicle_id`,
+//!   `class`, `before`, `voided`), written in the same page of WAL as the
+//!   row itself: an admitted passage's commit, which the barrier waits on,
+//!   writes one b-tree fewer. Its echo from the broker is ignored, and the
+//!   lane's void, seconds later, finds it among the last events
+//!   ([`RECENT`]). When pruning takes the row of a check_in whose vehicle
+//!   is still inside, the record moves to `applied_events` (`housekeeping.rs`).
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::codec::{col_enum, col_ts, enum_text, exec, ms, ts_text};
+use super::codec::{col_enum, col_ts, col_u64, enum_text, exec, int, ms, ts_text};
 use super::counters::{ENTERED, EXITED, bump};
 use super::{Db, StoreError};
 use crate::domain::contract::{Event, EventBody, Passage};
@@ -22,13 +30,18 @@ impl Db {
     /// an event seen before (this gate's own, echoed by the broker, included),
     /// for other types, and for events of another site or lot.
     pub fn apply_remote(&mut self, event: &Event) -> Result<bool, StoreError> {
-        if event.site != self.ident.site || event.lot != self.ident.lot {
+        // This gate's own events come back through the lot's topics: they
+        // were applied when journalled.
+        if event.site != self.ident.site
+            || event.lot != self.ident.lot
+            || event.gate == self.ident.gate
+        {
             return Ok(false);
         }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let applied = apply_effect(&tx, event, false)?;
+        let applied = apply_effect(&tx, event, Whose::Sibling)?;
         tx.commit()?;
         self.written(super::kept::Touched::Nothing);
         Ok(!matches!(applied, Applied::Seen))
@@ -75,15 +88,27 @@ pub(super) enum Applied {
     Counted(&'static str, VehicleClass),
 }
 
+/// Whose event [`apply_effect`] applies, and so where its applied record
+/// goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Whose {
+    /// This gate's, just journalled at this `gate_seq`: the record rides on
+    /// its journal row (the same page of WAL), and counts in this gate's
+    /// counters (`counters.rs` reads `class` there).
+    Own(u64),
+    /// A sibling gate's: a row of `applied_events`, once per `event_id`.
+    Sibling,
+}
+
 /// Applies a passage event's effect, unless this `event_id` was applied
-/// before. `own`: recorded by this gate, so it counts in this gate's
-/// counters: its applied record says so (`own`, `class`), which is how the
-/// journal's tail counts it (`counters.rs`).
+/// before, and keeps its applied record: what a void of it needs to undo
+/// it.
 pub(super) fn apply_effect(
     conn: &Connection,
     event: &Event,
-    own: bool,
+    whose: Whose,
 ) -> Result<Applied, StoreError> {
+    let own = matches!(whose, Whose::Own(_));
     let passage = match &event.body {
         EventBody::CheckIn(p) => Some(p),
         EventBody::CheckOut(c) => Some(&c.passage),
@@ -101,23 +126,32 @@ pub(super) fn apply_effect(
         .and_then(|p| p.vehicle_class)
         .or(before.as_ref().map(|b| b.class));
     // One statement: the record is written once, with what a void of it
-    // needs to undo it.
-    let fresh = exec(
-        conn,
-        "INSERT OR IGNORE INTO applied_events
-             (event_id, gate, type, own, vehicle_id, at_ms, class, before)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            event.event_id,
-            event.gate,
-            event.type_name(),
-            own,
-            vehicle,
-            ms(&event.at),
-            class.map(VehicleClass::as_str),
-            before.as_ref().map(serde_json::to_string).transpose()?,
-        ],
-    )?;
+    // needs to undo it. An own event's journal row is new (its seq was
+    // just handed out), and the page it is on is written anyway.
+    let before_json = before.as_ref().map(serde_json::to_string).transpose()?;
+    let class_text = class.map(VehicleClass::as_str);
+    let fresh = match whose {
+        Whose::Own(seq) => exec(
+            conn,
+            "UPDATE events SET vehicle_id = ?2, class = ?3, before = ?4 WHERE gate_seq = ?1",
+            params![int(seq), vehicle, class_text, before_json],
+        )?,
+        Whose::Sibling => exec(
+            conn,
+            "INSERT OR IGNORE INTO applied_events
+                 (event_id, gate, type, own, vehicle_id, at_ms, class, before)
+             VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7)",
+            params![
+                event.event_id,
+                event.gate,
+                event.type_name(),
+                vehicle,
+                ms(&event.at),
+                class_text,
+                before_json,
+            ],
+        )?,
+    };
     if fresh == 0 {
         return Ok(Applied::Seen);
     }
@@ -128,12 +162,19 @@ pub(super) fn apply_effect(
         [&event.event_id],
     )?;
     if voided_already > 0 {
-        exec(
-            conn,
-            "UPDATE applied_events SET voided = 1, class = NULL, before = NULL
-             WHERE event_id = ?1",
-            [&event.event_id],
-        )?;
+        match whose {
+            Whose::Own(seq) => exec(
+                conn,
+                "UPDATE events SET voided = 1, class = NULL, before = NULL WHERE gate_seq = ?1",
+                [int(seq)],
+            )?,
+            Whose::Sibling => exec(
+                conn,
+                "UPDATE applied_events SET voided = 1, class = NULL, before = NULL
+                 WHERE event_id = ?1",
+                [&event.event_id],
+            )?,
+        };
         return Ok(Applied::Fresh);
     }
     let counted = |direction| match (own, class) {
@@ -161,7 +202,7 @@ pub(super) fn apply_effect(
             Ok(counted(EXITED))
         }
         EventBody::Void { related_event_id } => {
-            void(conn, event, related_event_id)?;
+            void(conn, event, whose, related_event_id)?;
             Ok(Applied::Fresh)
         }
         EventBody::Denied(_) | EventBody::Alert(_) => Ok(Applied::Seen),
@@ -204,39 +245,44 @@ fn in_presence(
 /// vehicle out again (restoring what it replaced); a check_out that never
 /// passed puts the vehicle back. Only once, and only if the state is still
 /// the one that event made.
-fn void(conn: &Connection, event: &Event, related: &str) -> Result<(), StoreError> {
-    type Row = (String, bool, Option<String>, Option<String>, Option<String>);
-    let row: Option<Row> = conn
-        .prepare_cached(
-            "SELECT type, own, vehicle_id, class, before FROM applied_events
-             WHERE event_id = ?1 AND voided = 0",
-        )?
-        .query_row([related], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .optional()?;
-    let Some((kind, own, vehicle, class, before)) = row else {
+fn void(conn: &Connection, event: &Event, whose: Whose, related: &str) -> Result<(), StoreError> {
+    let Some(found) = find_applied(conn, whose, related)? else {
         // Not seen yet (the void overtook its passage on the way from
-        // another gate): kept, and applied when the passage comes. Already
-        // voided, or pruned: this changes nothing either.
-        let seen: bool = conn
-            .prepare_cached("SELECT 1 FROM applied_events WHERE event_id = ?1")?
-            .exists([related])?;
-        if !seen {
-            exec(
-                conn,
-                "INSERT OR IGNORE INTO pending_voids (related_event_id, void_event_id, at_ms)
-                 VALUES (?1, ?2, ?3)",
-                params![related, event.event_id, ms(&event.at)],
-            )?;
-        }
+        // another gate): kept, and applied when the passage comes. Pruned:
+        // this changes nothing either.
+        exec(
+            conn,
+            "INSERT OR IGNORE INTO pending_voids (related_event_id, void_event_id, at_ms)
+             VALUES (?1, ?2, ?3)",
+            params![related, event.event_id, ms(&event.at)],
+        )?;
         return Ok(());
     };
-    exec(
-        conn,
-        "UPDATE applied_events SET voided = 1 WHERE event_id = ?1",
-        [related],
-    )?;
+    let Found {
+        at,
+        kind,
+        own,
+        vehicle,
+        class,
+        before,
+        voided,
+    } = found;
+    // Undone already, or not a passage (a void of a void undoes nothing).
+    if voided || !matches!(kind.as_str(), "check_in" | "check_out") {
+        return Ok(());
+    }
+    match at {
+        At::Journal(seq) => exec(
+            conn,
+            "UPDATE events SET voided = 1 WHERE gate_seq = ?1",
+            [int(seq)],
+        )?,
+        At::Applied => exec(
+            conn,
+            "UPDATE applied_events SET voided = 1 WHERE event_id = ?1",
+            [related],
+        )?,
+    };
     let before: Option<Presence> = before.map(|b| serde_json::from_str(&b)).transpose()?;
     let current = match &vehicle {
         Some(v) => presence_of(conn, v)?,
@@ -267,13 +313,96 @@ fn void(conn: &Connection, event: &Event, related: &str) -> Result<(), StoreErro
             }
             ENTERED
         }
-        // A void of a void undoes nothing: voids are not passages.
         _ => return Ok(()),
     };
     if let (true, Some(class)) = (own, class) {
         bump(conn, direction, class, 1)?;
     }
     Ok(())
+}
+
+/// Where a passage's applied record is: on this gate's journal row, or
+/// in `applied_events` (a sibling's, or this gate's own kept after its
+/// journal row was pruned while its vehicle stayed inside).
+enum At {
+    Journal(u64),
+    Applied,
+}
+
+/// An applied record, as a void needs it.
+struct Found {
+    at: At,
+    kind: String,
+    own: bool,
+    vehicle: Option<String>,
+    class: Option<String>,
+    before: Option<String>,
+    voided: bool,
+}
+
+/// The events before a void of this gate's that are searched first for
+/// the passage it undoes: the lane voids a passage seconds after it, so
+/// it is always among these, and the journal (no index by event id, which
+/// would cost every event's commit a page) is walked whole only if not.
+const RECENT: u64 = 1_000;
+
+/// The applied record of `related`, voided or not. A void names a
+/// passage of its own gate: this gate's are on its journal rows.
+fn find_applied(
+    conn: &Connection,
+    whose: Whose,
+    related: &str,
+) -> Result<Option<Found>, StoreError> {
+    let applied = || -> Result<Option<Found>, StoreError> {
+        Ok(conn
+            .prepare_cached(
+                "SELECT type, own, vehicle_id, class, before, voided FROM applied_events
+                 WHERE event_id = ?1",
+            )?
+            .query_row([related], |r| {
+                Ok(Found {
+                    at: At::Applied,
+                    kind: r.get(0)?,
+                    own: r.get(1)?,
+                    vehicle: r.get(2)?,
+                    class: r.get(3)?,
+                    before: r.get(4)?,
+                    voided: r.get(5)?,
+                })
+            })
+            .optional()?)
+    };
+    let Whose::Own(seq) = whose else {
+        return applied();
+    };
+    let journal = |after: u64| -> Result<Option<Found>, StoreError> {
+        Ok(conn
+            .prepare_cached(
+                "SELECT gate_seq, type, vehicle_id, class, before, voided FROM events
+                 WHERE gate_seq > ?1 AND event_id = ?2",
+            )?
+            .query_row(params![int(after), related], |r| {
+                Ok(Found {
+                    at: At::Journal(col_u64(r, 0)?),
+                    kind: r.get(1)?,
+                    own: true,
+                    vehicle: r.get(2)?,
+                    class: r.get(3)?,
+                    before: r.get(4)?,
+                    voided: r.get(5)?,
+                })
+            })
+            .optional()?)
+    };
+    let recent = seq.saturating_sub(RECENT);
+    match journal(recent)? {
+        Some(found) => Ok(Some(found)),
+        None => match applied()? {
+            Some(found) => Ok(Some(found)),
+            None if recent > 0 => journal(0),
+            None => Ok(None),
+        },
+    }
 }
 
 fn presence_of(conn: &Connection, vehicle: &str) -> Result<Option<Presence>, StoreError> {

@@ -398,6 +398,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
         MAX(COALESCE((SELECT MAX(gate_seq) FROM events), 0),
             COALESCE((SELECT value FROM meta WHERE key = 'gate_seq'), 0)));
     "#,
+    // 12 -> 13: this gate's own passages' applied records ride on their
+    // journal rows (`presence.rs`), a page of WAL fewer for every admitted
+    // passage: a row of `applied_events` was a second b-tree. Those whose
+    // journal row was pruned (listed in `applied_kept`) stay where they are.
+    r#"
+    ALTER TABLE events ADD COLUMN vehicle_id TEXT;
+    ALTER TABLE events ADD COLUMN class TEXT;
+    ALTER TABLE events ADD COLUMN before TEXT;
+    ALTER TABLE events ADD COLUMN voided INTEGER NOT NULL DEFAULT 0;
+    UPDATE events SET (vehicle_id, class, before, voided) =
+        (SELECT a.vehicle_id, a.class, a.before, a.voided FROM applied_events a
+         WHERE a.event_id = events.event_id)
+    WHERE type IN ('check_in', 'check_out', 'void')
+      AND EXISTS (SELECT 1 FROM applied_events a
+                  WHERE a.event_id = events.event_id AND a.own = 1);
+    DELETE FROM applied_events WHERE own = 1
+      AND event_id IN (SELECT event_id FROM events);
+    "#,
 ];
 
 /// The replica file's schema, as migrations of its own (`PRAGMA

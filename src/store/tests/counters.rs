@@ -154,6 +154,7 @@ fn a_version_11_store_keeps_its_counters_in_the_table() {
     // As version 11 left it: every passage in the table, no floor.
     fold(&db.conn, None).unwrap();
     drop(db);
+    as_version_12(&path);
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch("DELETE FROM meta WHERE key = 'counters_seq'; PRAGMA user_version = 11;")
         .unwrap();

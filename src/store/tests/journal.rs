@@ -195,6 +195,44 @@ fn a_void_undoes_a_check_out() {
 }
 
 #[test]
+fn a_void_finds_its_passage_beyond_the_recent_events_too() {
+    let mut db = mem();
+    let entry = record(&mut db, check_in(passage("v-1", Standard)));
+    let exit = record(&mut db, check_out(passage("v-1", Standard)));
+    // More events since than a void looks through first.
+    let alerts = vec![alert(); 1_200];
+    db.record_bodies(alerts, now(), Clock::Synced).unwrap();
+    record(&mut db, void(&exit.event_id));
+    assert_eq!(db.presence().unwrap()[0].event_id, entry.event_id);
+    assert_eq!(count(&db, "pending_voids"), 0, "found, not waiting");
+}
+
+#[test]
+fn an_admitted_passage_writes_its_applied_record_on_its_journal_row() {
+    let mut db = mem();
+    let entry = record(&mut db, check_in(passage("v-1", Standard)));
+    record(&mut db, check_out(passage("v-1", Standard)));
+    assert_eq!(count(&db, "applied_events"), 0, "no second b-tree");
+    let records: Vec<(String, Option<String>, bool)> = db
+        .conn
+        .prepare("SELECT class, before, voided FROM events ORDER BY gate_seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0], ("standard".into(), None, false));
+    let before: Presence = serde_json::from_str(records[1].1.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        before.event_id, entry.event_id,
+        "what a void of the exit restores"
+    );
+    // Echoed back by the broker, it changes nothing.
+    assert!(!db.apply_remote(&entry).unwrap());
+}
+
+#[test]
 fn counters_only_grow_and_net_out_voided_passages() {
     let mut db = mem();
     record(&mut db, check_in(passage("v-1", Standard)));

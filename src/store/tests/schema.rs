@@ -181,6 +181,7 @@ fn a_version_7_store_keeps_its_passages_in_the_tables_keyed_alone() {
     }
     {
         // The same rows as version 7 kept them, in rowid tables.
+        as_version_12(&path);
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
             "CREATE TABLE p AS SELECT * FROM presence; DROP TABLE presence;
@@ -197,10 +198,13 @@ fn a_version_7_store_keeps_its_passages_in_the_tables_keyed_alone() {
     let mut db = Db::open(&path, ident()).unwrap();
     assert_eq!(user_version(&db), MIGRATIONS.len() as i64);
     for table in ["presence", "applied_events", "used_reservations"] {
-        assert_eq!(count(&db, table), 1, "{table} kept its row");
         let sql = format!("SELECT rowid FROM {table}");
         assert!(db.conn.prepare(&sql).is_err(), "{table} has no rowid");
     }
+    assert_eq!(count(&db, "presence"), 1);
+    assert_eq!(count(&db, "used_reservations"), 1);
+    // The passage's applied record moved to its journal row (13).
+    assert_eq!(count(&db, "applied_events"), 0);
     // And the vehicle leaves as before.
     db.record_bodies(
         vec![check_out(passage("v-1", VehicleClass::Standard))],
@@ -229,6 +233,7 @@ fn a_version_8_store_keeps_its_events_and_finds_its_outbox_from_a_floor() {
     {
         // The events table as version 8 had it: event_id UNIQUE, an index
         // of the undelivered, no floor.
+        as_version_12(&path);
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
             "CREATE TABLE e AS SELECT * FROM events; DROP TABLE events;
@@ -280,6 +285,7 @@ fn a_version_9_store_drops_presence_by_user_and_still_finds_a_users_vehicle_insi
     .unwrap();
     drop(db);
     {
+        as_version_12(&path);
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
             "CREATE INDEX presence_user ON presence (user_id);
@@ -322,6 +328,7 @@ fn a_version_10_store_lists_own_records_whose_journal_rows_went_and_indexes_sibl
     drop(db);
     {
         // As version 10 pruned: records by time, the journal rows apart.
+        as_version_12(&path);
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP INDEX applied_remote_at;
@@ -342,4 +349,71 @@ fn a_version_10_store_lists_own_records_whose_journal_rows_went_and_indexes_sibl
     assert_eq!(pruned.applied, 2, "{pruned:?}");
     assert_eq!(count(&db, "applied_kept"), 1);
     assert!(!db.apply_remote(&journal[0]).unwrap(), "still applied once");
+}
+
+#[test]
+fn a_version_12_store_moves_its_own_records_onto_their_journal_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parkgate.db");
+    let mut db = Db::open(&path, ident()).unwrap();
+    // Parked 40 days ago (its journal row pruned since, its record kept),
+    // a visit in and out today, and an entry turned away.
+    let old = now() - chrono::Duration::days(40);
+    let parked = db
+        .record_bodies(
+            vec![check_in(passage("v-0", VehicleClass::Compact))],
+            old,
+            Clock::Synced,
+        )
+        .unwrap();
+    db.mark_delivered(parked[0].gate_seq).unwrap();
+    db.prune(now() - chrono::Duration::days(30), now()).unwrap();
+    let visit = passage("v-1", VehicleClass::Standard);
+    let today = db
+        .record_bodies(
+            vec![
+                check_in(visit.clone()),
+                check_out(visit),
+                check_in(passage("v-2", VehicleClass::Standard)),
+            ],
+            now(),
+            Clock::Synced,
+        )
+        .unwrap();
+    db.record_bodies(vec![void(&today[2].event_id)], now(), Clock::Synced)
+        .unwrap();
+    let (counters, presence) = (db.counters().unwrap(), db.presence().unwrap());
+    drop(db);
+    as_version_12(&path);
+
+    let mut db = Db::open(&path, ident()).unwrap();
+    assert_eq!(user_version(&db), MIGRATIONS.len() as i64);
+    assert_eq!(count(&db, "applied_events"), 1, "the parked car's, kept");
+    assert_eq!(count(&db, "applied_kept"), 1);
+    let on_rows: i64 = db
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE class IS NOT NULL OR voided = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(on_rows, 3, "the visit's two and the voided entry");
+    assert_eq!(db.counters().unwrap(), counters);
+    assert_eq!(db.presence().unwrap(), presence);
+    // The moved records still do their job: a void of the visit's exit
+    // puts it back, one of the voided entry changes nothing.
+    db.record_bodies(
+        vec![void(&today[1].event_id), void(&today[2].event_id)],
+        now(),
+        Clock::Synced,
+    )
+    .unwrap();
+    let inside: Vec<_> = db
+        .presence()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.vehicle_id)
+        .collect();
+    assert_eq!(inside, ["v-0", "v-1"]);
 }
