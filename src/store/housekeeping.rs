@@ -200,7 +200,7 @@ impl Db {
         // void or a sibling's redelivery must still find it) and listed, to
         // go once the vehicle left.
         let (mut passages, mut kept) = (Vec::new(), Vec::new());
-        let (mut events, mut applied) = (0, 0);
+        let mut events = 0;
         for row in tx
             .prepare_cached(PRUNE_EVENTS)?
             .query_map(params![cutoff, limit], PrunedRow::read)?
@@ -243,7 +243,7 @@ impl Db {
             .prepare_cached(PRUNE_KEPT)?
             .query_map(params![cutoff, limit], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut used = 0;
+        let (mut used, mut applied) = (0, 0);
         {
             // The load's kept copy hears of each use removed through the
             // store's triggers (`kept`).
