@@ -9,7 +9,7 @@ use super::codec::{
 };
 use super::counters::ENTERED;
 use super::outbox::{outbox_floor, raise_outbox_floor};
-use super::presence::{Applied, Whose, apply_effect};
+use super::presence::{Applied, Record, Whose, apply_effect};
 use super::{Db, StoreError};
 use crate::domain::contract::{Clock, Event, VERSION};
 use crate::domain::lane::{Commit, Draft};
@@ -49,10 +49,17 @@ impl Db {
                 clock,
                 body,
             };
+            // A passage's applied record rides on its row (`presence.rs`).
+            let record = Record::of(&tx, &event)?;
+            let (class, before) = match &record {
+                Some(r) => (r.class_text(), r.before_json()?),
+                None => (None, None),
+            };
             exec(
                 &tx,
-                "INSERT INTO events (gate_seq, event_id, type, at, at_ms, json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO events
+                     (gate_seq, event_id, type, at, at_ms, json, vehicle_id, class, before)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     int(seq),
                     event.event_id,
@@ -60,9 +67,14 @@ impl Db {
                     ts_text(&at),
                     ms(&at),
                     serde_json::to_string(&event)?,
+                    record.as_ref().and_then(|r| r.vehicle.as_deref()),
+                    class,
+                    before,
                 ],
             )?;
-            if let Applied::Counted(direction, class) = apply_effect(&tx, &event, Whose::Own(seq))?
+            if let Some(record) = record
+                && let Applied::Counted(direction, class) =
+                    apply_effect(&tx, &event, record, Whose::Own(seq))?
             {
                 counted.push((direction, class));
             }

@@ -41,7 +41,10 @@ impl Db {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let applied = apply_effect(&tx, event, Whose::Sibling)?;
+        let Some(record) = Record::of(&tx, event)? else {
+            return Ok(false);
+        };
+        let applied = apply_effect(&tx, event, record, Whose::Sibling)?;
         tx.commit()?;
         self.written(super::kept::Touched::Nothing);
         Ok(!matches!(applied, Applied::Seen))
@@ -100,42 +103,72 @@ pub(super) enum Whose {
     Sibling,
 }
 
+/// An event's applied record, as it is written: the vehicle, the class it
+/// counts as, and its presence before the event (what a void puts back).
+#[derive(Debug)]
+pub(super) struct Record {
+    pub vehicle: Option<String>,
+    pub class: Option<VehicleClass>,
+    pub before: Option<Presence>,
+}
+
+impl Record {
+    /// The record `event` leaves, read from presence before it is applied;
+    /// None for events that change no presence (denials, alerts).
+    pub fn of(conn: &Connection, event: &Event) -> Result<Option<Record>, StoreError> {
+        let passage = match &event.body {
+            EventBody::CheckIn(p) => Some(p),
+            EventBody::CheckOut(c) => Some(&c.passage),
+            EventBody::Void { .. } => None,
+            EventBody::Denied(_) | EventBody::Alert(_) => return Ok(None),
+        };
+        let vehicle = passage.and_then(|p| p.vehicle_id.clone());
+        let before = match &vehicle {
+            Some(v) => presence_of(conn, v)?,
+            None => None,
+        };
+        // The class counted: the passage's, else (an unidentified exit) the
+        // one the vehicle entered as.
+        let class = passage
+            .and_then(|p| p.vehicle_class)
+            .or(before.as_ref().map(|b| b.class));
+        Ok(Some(Record {
+            vehicle,
+            class,
+            before,
+        }))
+    }
+
+    /// `class` as stored.
+    pub fn class_text(&self) -> Option<&'static str> {
+        self.class.map(VehicleClass::as_str)
+    }
+
+    /// `before` as stored (JSON).
+    pub fn before_json(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .before
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?)
+    }
+}
+
 /// Applies a passage event's effect, unless this `event_id` was applied
-/// before, and keeps its applied record: what a void of it needs to undo
-/// it.
+/// before, given the `record` it leaves ([`Record::of`]). A sibling's
+/// record is written here, once per `event_id`; this gate's was written
+/// with its journal row (`journal.rs`), so the barrier's commit writes it
+/// in the page it writes anyway.
 pub(super) fn apply_effect(
     conn: &Connection,
     event: &Event,
+    record: Record,
     whose: Whose,
 ) -> Result<Applied, StoreError> {
     let own = matches!(whose, Whose::Own(_));
-    let passage = match &event.body {
-        EventBody::CheckIn(p) => Some(p),
-        EventBody::CheckOut(c) => Some(&c.passage),
-        EventBody::Void { .. } => None,
-        EventBody::Denied(_) | EventBody::Alert(_) => return Ok(Applied::Seen),
-    };
-    let vehicle = passage.and_then(|p| p.vehicle_id.clone());
-    let before = match &vehicle {
-        Some(v) => presence_of(conn, v)?,
-        None => None,
-    };
-    // The class counted: the passage's, else (an unidentified exit) the one
-    // the vehicle entered as.
-    let class = passage
-        .and_then(|p| p.vehicle_class)
-        .or(before.as_ref().map(|b| b.class));
-    // One statement: the record is written once, with what a void of it
-    // needs to undo it. An own event's journal row is new (its seq was
-    // just handed out), and the page it is on is written anyway.
-    let before_json = before.as_ref().map(serde_json::to_string).transpose()?;
-    let class_text = class.map(VehicleClass::as_str);
+    let Record { vehicle, class, .. } = &record;
     let fresh = match whose {
-        Whose::Own(seq) => exec(
-            conn,
-            "UPDATE events SET vehicle_id = ?2, class = ?3, before = ?4 WHERE gate_seq = ?1",
-            params![int(seq), vehicle, class_text, before_json],
-        )?,
+        Whose::Own(_) => 1,
         Whose::Sibling => exec(
             conn,
             "INSERT OR IGNORE INTO applied_events
@@ -147,8 +180,8 @@ pub(super) fn apply_effect(
                 event.type_name(),
                 vehicle,
                 ms(&event.at),
-                class_text,
-                before_json,
+                record.class_text(),
+                record.before_json()?,
             ],
         )?,
     };
@@ -177,13 +210,13 @@ pub(super) fn apply_effect(
         };
         return Ok(Applied::Fresh);
     }
-    let counted = |direction| match (own, class) {
+    let counted = |direction| match (own, *class) {
         (true, Some(class)) => Applied::Counted(direction, class),
         _ => Applied::Fresh,
     };
     match &event.body {
         EventBody::CheckIn(p) => {
-            if let (Some(v), Some(class)) = (&vehicle, p.vehicle_class) {
+            if let (Some(v), Some(class)) = (vehicle, p.vehicle_class) {
                 put_presence(conn, &in_presence(conn, event, p, v, class)?)?;
             }
             if let Some(r) = &p.reservation_id {
@@ -196,7 +229,7 @@ pub(super) fn apply_effect(
             Ok(counted(ENTERED))
         }
         EventBody::CheckOut(_) => {
-            if let Some(v) = &vehicle {
+            if let Some(v) = vehicle {
                 exec(conn, "DELETE FROM presence WHERE vehicle_id = ?1", [v])?;
             }
             Ok(counted(EXITED))
