@@ -22,15 +22,28 @@
 //! writes back to back for seconds, also pauses when the WAL is long until
 //! the next checkpoint has copied all it wrote (`housekeeping.rs`).
 //!
+//! A commit that writes past the WAL file's end costs more than one that
+//! writes inside it: its fsync also records the file's new size (a
+//! journal commit of the file system). SQLite never shrinks the WAL while
+//! it is open, but deletes it when the last connection closes, so after
+//! every start the first thousand pages or so of commits (cards, here the
+//! first 1,600 after a start) each paid that. The thread therefore grows
+//! the WAL to its working size ([`GROWN_PAGES`]) ahead of use, with zeros,
+//! a step per period ([`grow_wal`]): SQLite reads a WAL only up to its
+//! first frame whose salt and checksum do not match, so zeros past the
+//! last commit are as inert as the stale frames it leaves there itself.
+//! The space is then also held for the journal when the disk fills.
+//!
 //! Only the main file: the replica is swapped by rename (`snapshot.rs`), which
 //! no other connection may hold open; the idle store thread checkpoints it.
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::watch;
 
 use super::{Db, StoreError};
@@ -49,6 +62,17 @@ pub(super) const AUTO_PAGES: u32 = 10_000;
 /// took the decision's commit from a median of about 210 µs to about 125 µs
 /// (`cargo bench --bench scale`, README).
 pub(super) const RESTART_PAGES: u32 = 1_000;
+
+/// Frames the checkpoint thread grows the main file's WAL to ahead of use
+/// (about 6 MB): [`RESTART_PAGES`] and what cards back to back add in the
+/// time the store thread takes to start it again (at most about 1,400
+/// seen at the seed's scale, `cargo bench --bench scale`).
+pub(super) const GROWN_PAGES: u64 = 1_500;
+
+/// Bytes of zeros the checkpoint thread appends to the WAL each period
+/// until it is grown: each step holds SQLite's write lock while the bytes
+/// go to the page cache (well under a millisecond), and is fsynced after.
+pub(super) const GROW_STEP: u64 = 1 << 20;
 
 /// How long after a prune step the store thread leaves the WAL to
 /// pruning's own pace ([`Db::keep_wal_short`]).
@@ -77,6 +101,10 @@ impl Checkpointer {
     pub fn spawn(path: &Path) -> Result<Checkpointer, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(1))?;
+        let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let page = u64::try_from(page).unwrap_or(4096);
+        let (wal_path, wal_bytes) = (wal_file(path), wal_size(GROWN_PAGES, page));
+        let mut grown = false;
         let (stop, stopped) = mpsc::channel::<()>();
         let (report, wal) = watch::channel(Wal::default());
         let thread = std::thread::Builder::new()
@@ -90,6 +118,16 @@ impl Checkpointer {
                             copied: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
                         })
                     });
+                    if !grown {
+                        grown = match grow_wal(&conn, &wal_path, wal_bytes, GROW_STEP) {
+                            Ok(len) => len >= wal_bytes,
+                            Err(e) => {
+                                // Commits still work, only past the file's end.
+                                tracing::warn!(error = %e, "growing the store's WAL failed");
+                                true
+                            }
+                        };
+                    }
                     match done {
                         Ok(now) => {
                             report.send_replace(now);
@@ -116,6 +154,66 @@ impl Checkpointer {
     pub fn wal(&self) -> watch::Receiver<Wal> {
         self.wal.clone()
     }
+}
+
+/// The WAL file of the database file at `path`.
+fn wal_file(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
+}
+
+/// Bytes of a WAL of `frames` frames of `page`-byte pages: a 32-byte
+/// header, then each frame's 24-byte header and its page.
+pub(super) fn wal_size(frames: u64, page: u64) -> u64 {
+    32 + frames * (24 + page)
+}
+
+/// Appends at most `step` bytes of zeros to the WAL file `wal` of `conn`'s
+/// main database, up to `want` bytes; its length after. Under SQLite's
+/// write lock (`BEGIN IMMEDIATE`, waiting `conn`'s busy timeout for
+/// another writer), so that no frame is being written meanwhile: every
+/// valid frame then lies before the file's end, and the next are written
+/// over the zeros. The fsync comes after the lock is released. A WAL file
+/// that is not there (no connection has used it yet) is left alone.
+pub(super) fn grow_wal(
+    conn: &Connection,
+    wal: &Path,
+    want: u64,
+    step: u64,
+) -> Result<u64, StoreError> {
+    // A page at a time: one large write lets the page cache hold the file
+    // in large folios, and each commit then dirties a whole folio, which
+    // the kernel counts as written (`/proc/self/io`, the benches' wear
+    // figure: 1.6 MB a commit), though the device writes what it did.
+    static ZEROS: [u8; 4096] = [0; 4096];
+    let failed = |what, source| StoreError::File {
+        what,
+        path: wal.display().to_string(),
+        source,
+    };
+    let lock = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let mut file = match std::fs::OpenOptions::new().append(true).open(wal) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(failed("open", e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| failed("read the size of", e))?
+        .len();
+    let mut left = want.saturating_sub(len).min(step);
+    let added = left;
+    while left > 0 {
+        let n = left.min(ZEROS.len() as u64) as usize;
+        file.write_all(&ZEROS[..n]).map_err(|e| failed("grow", e))?;
+        left -= n as u64;
+    }
+    lock.commit()?;
+    if added > 0 {
+        file.sync_data().map_err(|e| failed("sync", e))?;
+    }
+    Ok(len + added)
 }
 
 impl Drop for Checkpointer {

@@ -1,6 +1,7 @@
 //! Tests of the store, split by topic; shared builders here.
 
 mod actor;
+mod checkpoint;
 mod counters;
 mod facts;
 mod housekeeping;
