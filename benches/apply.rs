@@ -32,9 +32,9 @@ use parkgate::domain::contract::{ChangeBatch, Op, Record, VERSION};
 use parkgate::domain::model::*;
 use parkgate::store::{Db, Ident};
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).map_or(default, |s| s.parse().expect(name))
-}
+#[path = "common/lot.rs"]
+mod lot;
+use lot::env;
 
 /// Rows a user brings: user, card, vehicle, plan.
 const ROWS_PER_USER: usize = 4;

@@ -57,6 +57,10 @@ use parkgate::store::{Db, Ident};
 use parkgate_hal::sim::{SimClient, SimOutput, SimRequest, SimWatch, WatchLine};
 use parkgate_hal::{BarrierCommand, Light, Sensor, SensorState};
 
+#[path = "common/lot.rs"]
+mod lot;
+use lot::env;
+
 /// The seed's "now", and the daemon's manual clock.
 const NOW: &str = "2026-11-23T09:00:00+07:00";
 /// The lot's local midnight before [`NOW`] is 9 hours earlier.
@@ -65,10 +69,6 @@ const NOW_SINCE_MIDNIGHT_S: i64 = 9 * 3600;
 const WALK_IN_EVERY: usize = 10;
 /// Any single wait longer than this fails the bench instead of hanging it.
 const WAIT: Duration = Duration::from_secs(60);
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).map_or(default, |s| s.parse().expect(name))
-}
 
 fn main() {
     let s = seed::Scale {

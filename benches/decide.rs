@@ -11,12 +11,15 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration};
-use parkgate::config::{self, Config};
 use parkgate::domain::contract::{ChangeBatch, Clock, EventBody, Op, Passage, Record, VERSION};
 use parkgate::domain::lane::{Commit, Draft};
 use parkgate::domain::model::*;
 use parkgate::domain::policy::{self, Context};
 use parkgate::store::{Db, Ident};
+
+#[path = "common/lot.rs"]
+mod lot;
+use lot::lot_config;
 
 const USERS: usize = 1_000;
 const PER_DAY: usize = 10_000;
@@ -112,18 +115,6 @@ fn measure(mut f: impl FnMut(usize)) -> (f64, f64) {
 
 fn card(i: usize) -> String {
     format!("04{:012X}", i)
-}
-
-fn lot_config() -> Config {
-    let mut cfg = config::parse(include_str!("../config/example.toml")).expect("example config");
-    cfg.gate.lot = "main".into();
-    cfg.capacity.total = Some(1_000);
-    cfg.capacity.standard = 800;
-    cfg.capacity.compact = 100;
-    cfg.capacity.large = 50;
-    cfg.capacity.oversize = 10;
-    cfg.capacity.motorcycle = 40;
-    cfg
 }
 
 fn populate(db: &mut Db, now: Timestamp) {

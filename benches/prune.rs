@@ -40,20 +40,20 @@
 use std::time::Instant;
 
 use chrono::TimeDelta;
-use parkgate::config::{self, Config};
+use parkgate::config::Config;
 use parkgate::domain::contract::{ChangeBatch, Clock, EventBody, Op, Passage, Record, VERSION};
 use parkgate::domain::lane::{Commit, Draft};
 use parkgate::domain::model::*;
-use parkgate::domain::policy::{self, Context, Decision};
+use parkgate::domain::policy::{self, Decision};
 use parkgate::store::{Db, Ident, PRUNE_STEP, Store};
+
+#[path = "common/lot.rs"]
+mod lot;
+use lot::{context, env, lot_config};
 
 const USERS: usize = 5_000;
 const INSIDE: usize = 800;
 const RETENTION_DAYS: i64 = 30;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).map_or(default, |s| s.parse().expect(name))
-}
 
 fn main() {
     let (passages, runs) = (env("PASSAGES", 50_000), env("DECISIONS", 500));
@@ -384,30 +384,4 @@ fn seed(db: &mut Db, passages: usize, now: Timestamp) {
         .collect();
     db.record(commit(inside), now - TimeDelta::hours(1), Clock::Synced)
         .unwrap();
-}
-
-fn context(cfg: &Config) -> Context<'_> {
-    Context {
-        lot: "main",
-        role: Role::Both,
-        anti_passback: AntiPassback::Soft,
-        early_grace_min: 30,
-        late_grace_min: 60,
-        lockdown: false,
-        capacity: &cfg.capacity,
-        tariff: &cfg.tariff,
-        tz: cfg.tz(),
-    }
-}
-
-fn lot_config() -> Config {
-    let mut cfg = config::parse(include_str!("../config/example.toml")).expect("example config");
-    cfg.gate.lot = "main".into();
-    cfg.capacity.total = Some(1_000);
-    cfg.capacity.standard = 800;
-    cfg.capacity.compact = 100;
-    cfg.capacity.large = 50;
-    cfg.capacity.oversize = 10;
-    cfg.capacity.motorcycle = 40;
-    cfg
 }

@@ -37,7 +37,6 @@ mod seed;
 use std::time::Instant;
 
 use chrono::Duration;
-use parkgate::config::{self, Config};
 use parkgate::domain::availability;
 use parkgate::domain::contract::{Clock, EventBody};
 use parkgate::domain::lane::{Commit, Draft};
@@ -45,9 +44,9 @@ use parkgate::domain::model::*;
 use parkgate::domain::policy::{self, Context, Decision};
 use parkgate::store::{Db, Ident};
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).map_or(default, |s| s.parse().expect(name))
-}
+#[path = "common/lot.rs"]
+mod lot;
+use lot::{context, env, lot_config};
 
 fn main() {
     let s = seed::Scale {
@@ -317,30 +316,4 @@ fn rss_kb() -> u64 {
                 .ok()
         })
         .unwrap_or(0)
-}
-
-fn context(cfg: &Config) -> Context<'_> {
-    Context {
-        lot: "main",
-        role: Role::Both,
-        anti_passback: AntiPassback::Soft,
-        early_grace_min: 30,
-        late_grace_min: 60,
-        lockdown: false,
-        capacity: &cfg.capacity,
-        tariff: &cfg.tariff,
-        tz: cfg.tz(),
-    }
-}
-
-fn lot_config() -> Config {
-    let mut cfg = config::parse(include_str!("../config/example.toml")).expect("example config");
-    cfg.gate.lot = "main".into();
-    cfg.capacity.total = Some(1_000);
-    cfg.capacity.standard = 800;
-    cfg.capacity.compact = 100;
-    cfg.capacity.large = 50;
-    cfg.capacity.oversize = 10;
-    cfg.capacity.motorcycle = 40;
-    cfg
 }

@@ -10,6 +10,7 @@ use super::codec::{col_u64, exec, int, ms};
 use tokio::sync::watch;
 
 use super::checkpoint::Wal;
+use super::presence::AppliedRow;
 use super::{Db, Store, StoreError};
 use crate::domain::model::Timestamp;
 
@@ -68,7 +69,7 @@ impl Pruned {
 /// contiguous tail, as replay (`first_seq`) expects.
 pub(super) const PRUNE_EVENTS: &str = "DELETE FROM events WHERE gate_seq IN
     (SELECT gate_seq FROM events WHERE delivered = 1 AND at_ms < ?1 ORDER BY at_ms LIMIT ?2)
-    RETURNING event_id, type, vehicle_id, class, before, voided, at_ms";
+    RETURNING event_id, at_ms, type, vehicle_id, class, before, voided";
 /// The oldest applied records of siblings' passages before `?1`, at most
 /// `?2`, but a vehicle still inside keeps its check_in's record (a void or
 /// a sibling's redelivery of it must still find it). This gate's own
@@ -222,14 +223,15 @@ impl Db {
             let mut keep =
                 tx.prepare_cached("INSERT OR IGNORE INTO applied_kept (event_id) VALUES (?1)")?;
             for row in &kept {
+                let r = &row.record;
                 copy.execute(params![
                     row.event_id,
                     self.ident.gate,
-                    row.kind,
-                    row.vehicle_id,
-                    row.class,
-                    row.before,
-                    row.voided,
+                    r.kind,
+                    r.vehicle,
+                    r.class,
+                    r.before,
+                    r.voided,
                     row.at_ms
                 ])?;
                 keep.execute([&row.event_id])?;
@@ -396,24 +398,16 @@ pub(super) async fn wal_caught_up(wal: &mut watch::Receiver<Wal>) -> bool {
 /// A journal row [`PRUNE_EVENTS`] removed, with its applied record.
 struct PrunedRow {
     event_id: String,
-    kind: String,
-    vehicle_id: Option<String>,
-    class: Option<String>,
-    before: Option<String>,
-    voided: bool,
     at_ms: i64,
+    record: AppliedRow,
 }
 
 impl PrunedRow {
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<PrunedRow> {
         Ok(PrunedRow {
             event_id: r.get(0)?,
-            kind: r.get(1)?,
-            vehicle_id: r.get(2)?,
-            class: r.get(3)?,
-            before: r.get(4)?,
-            voided: r.get(5)?,
-            at_ms: r.get(6)?,
+            at_ms: r.get(1)?,
+            record: AppliedRow::read(r, 2)?,
         })
     }
 }

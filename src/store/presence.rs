@@ -195,19 +195,11 @@ pub(super) fn apply_effect(
         [&event.event_id],
     )?;
     if voided_already > 0 {
-        match whose {
-            Whose::Own(seq) => exec(
-                conn,
-                "UPDATE events SET voided = 1, class = NULL, before = NULL WHERE gate_seq = ?1",
-                [int(seq)],
-            )?,
-            Whose::Sibling => exec(
-                conn,
-                "UPDATE applied_events SET voided = 1, class = NULL, before = NULL
-                 WHERE event_id = ?1",
-                [&event.event_id],
-            )?,
+        let at = match whose {
+            Whose::Own(seq) => At::Journal(seq),
+            Whose::Sibling => At::Applied,
         };
+        mark_voided(conn, &at, &event.event_id, Forget::All)?;
         return Ok(Applied::Fresh);
     }
     let counted = |direction| match (own, *class) {
@@ -293,29 +285,21 @@ fn void(conn: &Connection, event: &Event, whose: Whose, related: &str) -> Result
     };
     let Found {
         at,
-        kind,
         own,
-        vehicle,
-        class,
-        before,
-        voided,
+        row:
+            AppliedRow {
+                kind,
+                vehicle,
+                class,
+                before,
+                voided,
+            },
     } = found;
     // Undone already, or not a passage (a void of a void undoes nothing).
     if voided || !matches!(kind.as_str(), "check_in" | "check_out") {
         return Ok(());
     }
-    match at {
-        At::Journal(seq) => exec(
-            conn,
-            "UPDATE events SET voided = 1 WHERE gate_seq = ?1",
-            [int(seq)],
-        )?,
-        At::Applied => exec(
-            conn,
-            "UPDATE applied_events SET voided = 1 WHERE event_id = ?1",
-            [related],
-        )?,
-    };
+    mark_voided(conn, &at, related, Forget::Nothing)?;
     let before: Option<Presence> = before.map(|b| serde_json::from_str(&b)).transpose()?;
     let current = match &vehicle {
         Some(v) => presence_of(conn, v)?,
@@ -362,15 +346,71 @@ enum At {
     Applied,
 }
 
-/// An applied record, as a void needs it.
+/// What marking a record voided drops with it.
+enum Forget {
+    /// Nothing: the void undoes the passage from its class and prior
+    /// presence, and they stay for the record.
+    Nothing,
+    /// Its class and prior presence: a passage whose void came first
+    /// counted nothing and replaced nothing.
+    All,
+}
+
+/// Marks the applied record of `event_id`, at `at`, voided.
+fn mark_voided(
+    conn: &Connection,
+    at: &At,
+    event_id: &str,
+    forget: Forget,
+) -> Result<(), StoreError> {
+    let set = match forget {
+        Forget::Nothing => "voided = 1",
+        Forget::All => "voided = 1, class = NULL, before = NULL",
+    };
+    match at {
+        At::Journal(seq) => exec(
+            conn,
+            &format!("UPDATE events SET {set} WHERE gate_seq = ?1"),
+            [int(*seq)],
+        )?,
+        At::Applied => exec(
+            conn,
+            &format!("UPDATE applied_events SET {set} WHERE event_id = ?1"),
+            [event_id],
+        )?,
+    };
+    Ok(())
+}
+
+/// A passage's applied record, on its journal row or in `applied_events`:
+/// the columns `type, vehicle_id, class, before, voided`, in that order, of
+/// either.
+pub(super) struct AppliedRow {
+    pub kind: String,
+    pub vehicle: Option<String>,
+    pub class: Option<String>,
+    pub before: Option<String>,
+    pub voided: bool,
+}
+
+impl AppliedRow {
+    /// Reads the record's columns from `first` on.
+    pub(super) fn read(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<AppliedRow> {
+        Ok(AppliedRow {
+            kind: r.get(first)?,
+            vehicle: r.get(first + 1)?,
+            class: r.get(first + 2)?,
+            before: r.get(first + 3)?,
+            voided: r.get(first + 4)?,
+        })
+    }
+}
+
+/// An applied record found for a void.
 struct Found {
     at: At,
-    kind: String,
     own: bool,
-    vehicle: Option<String>,
-    class: Option<String>,
-    before: Option<String>,
-    voided: bool,
+    row: AppliedRow,
 }
 
 /// The events before a void of this gate's that are searched first for
@@ -389,18 +429,14 @@ fn find_applied(
     let applied = || -> Result<Option<Found>, StoreError> {
         Ok(conn
             .prepare_cached(
-                "SELECT type, own, vehicle_id, class, before, voided FROM applied_events
+                "SELECT own, type, vehicle_id, class, before, voided FROM applied_events
                  WHERE event_id = ?1",
             )?
             .query_row([related], |r| {
                 Ok(Found {
                     at: At::Applied,
-                    kind: r.get(0)?,
-                    own: r.get(1)?,
-                    vehicle: r.get(2)?,
-                    class: r.get(3)?,
-                    before: r.get(4)?,
-                    voided: r.get(5)?,
+                    own: r.get(0)?,
+                    row: AppliedRow::read(r, 1)?,
                 })
             })
             .optional()?)
@@ -417,12 +453,8 @@ fn find_applied(
             .query_row(params![int(after), related], |r| {
                 Ok(Found {
                     at: At::Journal(col_u64(r, 0)?),
-                    kind: r.get(1)?,
                     own: true,
-                    vehicle: r.get(2)?,
-                    class: r.get(3)?,
-                    before: r.get(4)?,
-                    voided: r.get(5)?,
+                    row: AppliedRow::read(r, 1)?,
                 })
             })
             .optional()?)
