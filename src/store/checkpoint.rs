@@ -192,6 +192,12 @@ pub(super) fn grow_wal(
         path: wal.display().to_string(),
         source,
     };
+    // Grown already (by this process or another): not even the lock.
+    if let Ok(m) = std::fs::metadata(wal)
+        && m.len() >= want
+    {
+        return Ok(m.len());
+    }
     let lock = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let mut file = match std::fs::OpenOptions::new().append(true).open(wal) {
         Ok(file) => file,

@@ -104,6 +104,14 @@ fn growing_waits_for_the_write_lock() {
         grow_wal(&other, &wal, before + 1_000_000, 1_000_000).unwrap(),
         before + 1_000_000
     );
+    // Grown already: another process's checkpoint thread does not even
+    // take the lock (the daemon's commits would wait for it).
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert_eq!(
+        grow_wal(&other, &wal, before + 1_000_000, 1_000_000).unwrap(),
+        before + 1_000_000
+    );
+    writer.execute_batch("COMMIT").unwrap();
 }
 
 /// The store's own thread grows the WAL soon after the store opens, and
