@@ -14,12 +14,12 @@ use chrono::{DateTime, Duration};
 use parkgate::domain::contract::{ChangeBatch, Clock, EventBody, Op, Passage, Record, VERSION};
 use parkgate::domain::lane::{Commit, Draft};
 use parkgate::domain::model::*;
-use parkgate::domain::policy::{self, Context};
+use parkgate::domain::policy;
 use parkgate::store::{Db, Ident};
 
 #[path = "common/lot.rs"]
 mod lot;
-use lot::lot_config;
+use lot::{context, lot_config};
 
 const USERS: usize = 1_000;
 const PER_DAY: usize = 10_000;
@@ -48,17 +48,7 @@ fn main() {
     let baseline = measure(|_| {
         black_box(db.replica_seq().unwrap());
     });
-    let ctx = Context {
-        lot: "main",
-        role: Role::Both,
-        anti_passback: AntiPassback::Soft,
-        early_grace_min: 30,
-        late_grace_min: 60,
-        lockdown: false,
-        capacity: &cfg.capacity,
-        tariff: &cfg.tariff,
-        tz: cfg.tz(),
-    };
+    let ctx = context(&cfg);
     let decide = measure(|i| {
         let facts = db
             .facts(&card(i * 7919 % USERS), "main", now, 30, 60)
